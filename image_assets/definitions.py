@@ -1,0 +1,18 @@
+"""The Dagster code location: assets, jobs and the resources chosen for this environment."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, Definitions, define_asset_job
+
+from image_assets.assets import IMAGE_ASSETS
+from image_assets.assets.partitions import image_partitions
+from image_assets.resources import build_resources
+
+image_pipeline_job = define_asset_job(
+    "image_pipeline",
+    selection=AssetSelection.assets(*IMAGE_ASSETS),
+    partitions_def=image_partitions,
+    description="raw_images → compressed_images → stored_images → image_catalog for one source and day.",
+)
+
+defs = Definitions(assets=IMAGE_ASSETS, jobs=[image_pipeline_job], resources=build_resources())

@@ -1,0 +1,117 @@
+"""compressed_images: Spark executors read raw objects, encode them with the SVD codec, write `.svdz`.
+
+Only storage references and small metric rows cross the driver; image bytes stay on executors. Each image
+is caught on its own, so a bad photo becomes a row with a status and a reason, never a failed Spark job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from image_assets.pipeline import layout
+
+ASSET = "compressed_images"
+
+COMPRESSED_SCHEMA = pa.schema([
+    ("source", pa.string()),
+    ("source_id", pa.string()),
+    ("status", pa.string()),
+    ("reason", pa.string()),
+    ("raw_key", pa.string()),
+    ("staged_key", pa.string()),
+    ("sha256", pa.string()),
+    ("width", pa.int64()),
+    ("height", pa.int64()),
+    ("channels", pa.int64()),
+    ("bytes_in", pa.int64()),
+    ("bytes_out", pa.int64()),
+    ("ranks", pa.string()),
+    ("psnr", pa.float64()),
+    ("ssim", pa.float64()),
+    ("bits_per_pixel", pa.float64()),
+    ("encode_seconds", pa.float64()),
+    ("total_seconds", pa.float64()),
+])
+SPARK_SCHEMA = ", ".join(
+    f"{field.name} {'bigint' if field.type == pa.int64() else 'double' if field.type == pa.float64() else 'string'}"
+    for field in COMPRESSED_SCHEMA
+)
+
+
+def compress_one(store: Any, source: str, day: dt.date, source_id: str, raw_key: str, policy: Any) -> dict:
+    """Encode one raw object into staging; every failure is returned as a row, never raised."""
+    from image_assets.codec import CodecError, compress_image
+
+    row: dict[str, Any] = {name: None for name in COMPRESSED_SCHEMA.names}
+    row.update(source=source, source_id=source_id, raw_key=raw_key, status="ok")
+    started = time.perf_counter()
+    try:
+        data = store.get(raw_key)
+        row["bytes_in"] = len(data)
+        result = compress_image(data, policy)
+        key = layout.staged_key(source, day, source_id)
+        store.put(key, result.data)
+        row.update(
+            staged_key=key, sha256=hashlib.sha256(result.data).hexdigest(),
+            width=result.width, height=result.height, channels=result.channels,
+            bytes_out=len(result.data), ranks=",".join(str(r) for r in result.ranks),
+            psnr=float(result.psnr), ssim=float(result.ssim),
+            bits_per_pixel=float(result.bits_per_pixel), encode_seconds=float(result.encode_seconds),
+        )
+    except KeyError:
+        row.update(status="missing_raw", reason=f"raw object {raw_key} is gone; rematerialize raw_images")
+    except CodecError as exc:
+        row.update(status="codec_error", reason=str(exc))
+    except Exception as exc:  # one image must never fail the batch
+        row.update(status="error", reason=f"{type(exc).__name__}: {exc}"[:500])
+    row["total_seconds"] = time.perf_counter() - started
+    return row
+
+
+def batch_compressor(
+    storage_url: str, source: str, day: dt.date, policy: Any
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """The function mapInPandas ships to executors: one store per task, one BLAS thread per encode."""
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from image_assets.codec import blas_threads
+        from image_assets.resources.storage import open_store
+
+        store = open_store(storage_url)
+        with blas_threads(1):
+            for batch in batches:
+                rows = [
+                    compress_one(store, source, day, sid, key, policy)
+                    for sid, key in zip(batch["source_id"], batch["raw_key"], strict=True)
+                ]
+                yield pd.DataFrame(rows, columns=COMPRESSED_SCHEMA.names)
+
+    return run
+
+
+def compress_partition(
+    spark: Any, storage_url: str, source: str, day: dt.date, raw_rows: Sequence[dict], policy: Any
+) -> list[dict[str, Any]]:
+    """Run the encode over Spark; returns one small metrics row per raw image."""
+    refs = [{"source_id": r["source_id"], "raw_key": r["raw_key"]} for r in raw_rows]
+    if not refs:
+        return []
+    slices = max(1, min(len(refs), spark.sparkContext.defaultParallelism * 2))
+    frame = spark.createDataFrame(pd.DataFrame(refs)).repartition(slices)
+    results = frame.mapInPandas(batch_compressor(storage_url, source, day, policy), schema=SPARK_SCHEMA)
+    return [row.asDict() for row in results.toLocalIterator()]
+
+
+def remove_stale_staging(store: Any, source: str, day: dt.date, rows: Sequence[dict]) -> int:
+    keep = {row["staged_key"] for row in rows if row.get("staged_key")}
+    stale = [k for k in store.list(layout.partition_prefix(layout.STAGING, source, day)) if k not in keep]
+    for key in stale:
+        store.delete(key)
+    return len(stale)

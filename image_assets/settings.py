@@ -1,0 +1,50 @@
+"""Every environment variable the pipeline reads, in one place, with its embedded default.
+
+With nothing set, everything lives under IMGPIPE_HOME (default ./.data) and runs offline on one machine.
+Pointing a variable at a real service (gs://, mongodb://, spark://, http://) switches to it with no code change.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    storage_url: str
+    mongodb_uri: str | None
+    mongodb_database: str
+    catalog_sqlite_path: Path
+    mlflow_tracking_uri: str
+    mlflow_artifact_root: str
+    mlflow_experiment: str
+    spark_master: str
+    dagster_home: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(env.get("IMGPIPE_HOME") or ".data").expanduser().resolve()
+        return cls(
+            home=home,
+            storage_url=env.get("IMGPIPE_BUCKET") or str(home / "objects"),
+            mongodb_uri=env.get("MONGODB_URI") or None,
+            mongodb_database=env.get("IMGPIPE_MONGODB_DB") or "imgpipe",
+            catalog_sqlite_path=home / "catalog.sqlite",
+            mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
+            mlflow_artifact_root=(home / "mlartifacts").as_uri(),
+            mlflow_experiment=env.get("IMGPIPE_MLFLOW_EXPERIMENT") or "image-compression",
+            spark_master=env.get("SPARK_MASTER") or "local[*]",
+            dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster").expanduser().resolve(),
+        )
+
+
+def ensure_dagster_home(settings: Settings) -> Path:
+    """Point DAGSTER_HOME at a persistent folder so runs launched here show in `dagster dev`'s UI."""
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    return settings.dagster_home

@@ -1,0 +1,95 @@
+"""Each resource against its real backend: the GCS emulator, mongoeco's wire server, and the embedded defaults."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from pymongo.errors import DuplicateKeyError
+
+from image_assets.resources.catalog import open_catalog
+from image_assets.resources.storage import GCSObjectStore, LocalObjectStore, open_store
+from image_assets.settings import Settings
+from tests.conftest import GCS_BUCKET
+
+
+def exercise_store(store) -> None:
+    store.put("a/b/one.bin", b"hello")
+    store.put("a/b/two.bin", b"world")
+    store.put("a/b/one.bin", b"hello again")  # overwrite is whole-object
+    assert store.get("a/b/one.bin") == b"hello again"
+    assert sorted(store.list("a/")) == ["a/b/one.bin", "a/b/two.bin"]
+    store.copy("a/b/two.bin", "c/two.bin")
+    assert store.get("c/two.bin") == b"world"
+    store.delete("a/b/two.bin")
+    store.delete("a/b/missing.bin")
+    assert not store.exists("a/b/two.bin")
+    with pytest.raises(KeyError):
+        store.get("a/b/two.bin")
+    assert store.delete_prefix("a/") == 1
+    assert list(store.list("a/")) == []
+
+
+def test_local_store(tmp_path) -> None:
+    store = open_store(str(tmp_path / "objects"))
+    assert isinstance(store, LocalObjectStore)
+    exercise_store(store)
+    with pytest.raises(ValueError):
+        store.put("../escape", b"x")
+
+
+def test_gcs_store_against_emulator(gcs_host) -> None:
+    store = open_store(f"gs://{GCS_BUCKET}/store-test-{uuid.uuid4().hex[:6]}")
+    assert isinstance(store, GCSObjectStore)
+    exercise_store(store)
+    # The object really is in the bucket, under the prefix, seen by a separate client.
+    from google.cloud import storage
+
+    store.put("x.bin", b"1")
+    names = [b.name for b in storage.Client().list_blobs(GCS_BUCKET, prefix=store.prefix)]
+    assert names == [f"{store.prefix}/c/two.bin", f"{store.prefix}/x.bin"]
+
+
+def exercise_catalog(catalog) -> None:
+    catalog.upsert([{"_id": "local:a", "source": "local", "source_id": "a", "partition_key": "p", "date": "d"}])
+    catalog.upsert([{"_id": "local:a", "source": "local", "source_id": "a", "partition_key": "p", "date": "d",
+                     "psnr": 35.0}])
+    assert catalog.count({"source": "local"}) == 1
+    assert catalog.get("local:a")["psnr"] == 35.0
+    with pytest.raises(DuplicateKeyError):  # the unique (source, source_id) index is real
+        catalog.collection.insert_one({"_id": "other", "source": "local", "source_id": "a"})
+    catalog.upsert([{"_id": "local:b", "source": "local", "source_id": "b", "partition_key": "p", "date": "d"}])
+    assert catalog.remove_stale("p", ["local:b"]) == 1
+    assert [d["_id"] for d in catalog.find({"partition_key": "p"})] == ["local:b"]
+
+
+def test_catalog_on_wire_protocol_mongodb(mongodb_uri) -> None:
+    from pymongo import MongoClient
+
+    assert MongoClient(mongodb_uri).admin.command("ping")["ok"] == 1
+    catalog = open_catalog(mongodb_uri, f"t{uuid.uuid4().hex[:8]}", "unused")
+    assert "pymongo" in type(catalog.client).__module__
+    exercise_catalog(catalog)
+    catalog.close()
+
+
+def test_embedded_catalog(tmp_path) -> None:
+    catalog = open_catalog(None, "imgpipe", tmp_path / "catalog.sqlite")
+    assert "mongoeco" in type(catalog.client).__module__
+    exercise_catalog(catalog)
+    catalog.close()
+    assert (tmp_path / "catalog.sqlite").exists()
+
+
+def test_settings_defaults_and_overrides(tmp_path) -> None:
+    defaults = Settings.from_env({"IMGPIPE_HOME": str(tmp_path)})
+    assert defaults.storage_url == str(tmp_path / "objects")
+    assert defaults.mongodb_uri is None
+    assert defaults.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert defaults.mlflow_artifact_root.startswith("file://") and str(tmp_path) in defaults.mlflow_artifact_root
+    assert defaults.spark_master == "local[*]"
+    real = Settings.from_env({"IMGPIPE_HOME": str(tmp_path), "IMGPIPE_BUCKET": "gs://b/p",
+                              "MONGODB_URI": "mongodb://db:27017", "SPARK_MASTER": "spark://m:7077",
+                              "MLFLOW_TRACKING_URI": "http://mlflow:5000"})
+    assert (real.storage_url, real.mongodb_uri, real.spark_master, real.mlflow_tracking_uri) == (
+        "gs://b/p", "mongodb://db:27017", "spark://m:7077", "http://mlflow:5000")
