@@ -9,6 +9,10 @@ from typing import Any
 from image_assets.settings import Settings, ensure_dagster_home
 
 
+# The demo prints its own summary; Dagster's per-step debug lines stay in the run's log in the UI.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 @dataclass(frozen=True)
 class DemoReport:
     partition_key: str
@@ -56,6 +60,7 @@ def run_demo(source: str = "local", day: dt.date | None = None) -> DemoReport:
             resources=build_resources(settings),
             instance=instance,
             tags={"imgpipe/launched_by": "demo"},
+            run_config=QUIET_LOGS,
             raise_on_error=True,
         )
 

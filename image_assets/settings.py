@@ -46,5 +46,8 @@ class Settings:
 def ensure_dagster_home(settings: Settings) -> Path:
     """Point DAGSTER_HOME at a persistent folder so runs launched here show in `dagster dev`'s UI."""
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    config = settings.dagster_home / "dagster.yaml"
+    if not config.exists():  # the embedded default is offline: no telemetry banner, no upload attempts
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     return settings.dagster_home

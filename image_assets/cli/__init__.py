@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"imgpipe: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `imgpipe catalog list | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("imgpipe: interrupted", file=sys.stderr)
         return 130

@@ -12,7 +12,9 @@ from typing import Any
 
 from dagster_pyspark import LazyPySparkResource
 
-LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+# Holds log4j2.properties (errors only); spark-submit puts SPARK_CONF_DIR on the driver classpath.
+SPARK_CONF_DIR = Path(__file__).with_name("spark_conf")
+LOG4J_CONFIG = SPARK_CONF_DIR / "log4j2.properties"
 # Images per Arrow batch handed to mapInPandas: small, so a batch of 24-megapixel photos fits in memory.
 ARROW_BATCH_ROWS = 4
 # Spark runs images in parallel, so each encode gets one BLAS thread (no oversubscription).
@@ -27,8 +29,8 @@ def spark_config(master: str) -> dict[str, Any]:
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
-        "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+        "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
     }
     for name in ONE_THREAD_ENV:
         conf[f"spark.executorEnv.{name}"] = "1"
@@ -50,6 +52,7 @@ class SparkResource(LazyPySparkResource):
             if str(self.spark_config.get("spark.master", "")).startswith("local"):
                 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            os.environ.setdefault("SPARK_CONF_DIR", str(SPARK_CONF_DIR))
             super()._init_session()
             self._spark_session.sparkContext.setLogLevel("ERROR")
 

@@ -6,6 +6,7 @@ stray ./mlruns; MLFLOW_TRACKING_URI points at a real server instead.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -40,6 +41,9 @@ class TrackingResource(ConfigurableResource):
 
     def _client(self):
         from mlflow.tracking import MlflowClient
+
+        for noisy in ("mlflow.store.db.utils", "alembic"):  # schema-migration chatter on first use
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
