@@ -8,7 +8,6 @@ from typing import Any
 
 from image_assets.settings import Settings, ensure_dagster_home
 
-
 # The demo prints its own summary; Dagster's per-step debug lines stay in the run's log in the UI.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -26,14 +25,14 @@ class DemoReport:
     dagster_home: str
 
     def lines(self) -> list[str]:
-        c = self.compressed
+        c, nan = self.compressed, float("nan")
         mlflow_ui = self.mlflow_tracking_uri
         return [
             f"Materialized raw_images → compressed_images → stored_images → image_catalog for {self.partition_key}",
             f"  images        {int(c.get('images_ok', 0))} compressed, {int(c.get('images_failed', 0))} failed",
             f"  bytes         {int(c.get('bytes_in', 0)):,} in → {int(c.get('bytes_out', 0)):,} out "
             f"(ratio {c.get('compression_ratio', 0):.2f}×)",
-            f"  mean PSNR     {c.get('psnr_mean', float('nan')):.2f} dB   mean SSIM {c.get('ssim_mean', float('nan')):.4f}",
+            f"  mean PSNR     {c.get('psnr_mean', nan):.2f} dB   mean SSIM {c.get('ssim_mean', nan):.4f}",
             f"  objects       {self.storage_location}",
             f"  catalog       {self.catalog_location} ({self.documents} documents; `imgpipe catalog list`)",
             f"  MLflow run    {self.mlflow_run_id} in {mlflow_ui}",
@@ -75,7 +74,7 @@ def run_demo(source: str = "local", day: dt.date | None = None) -> DemoReport:
         compressed=compressed,
         documents=int(catalog["documents"]),
         storage_location=f"{settings.storage_url.rstrip('/')}/images/{source}/{ref.day.isoformat()}/",
-        catalog_location=settings.mongodb_uri and "MongoDB (MONGODB_URI)" or str(settings.catalog_sqlite_path),
+        catalog_location="MongoDB (MONGODB_URI)" if settings.mongodb_uri else str(settings.catalog_sqlite_path),
         mlflow_run_id=str(compressed["mlflow_run_id"]),
         mlflow_tracking_uri=settings.mlflow_tracking_uri,
         dagster_home=str(dagster_home),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from dagster import AssetKey, MultiPartitionsDefinition
 
 
@@ -14,7 +16,7 @@ def test_defs_lineage_and_partitions() -> None:
     assert keys == {"raw_images", "compressed_images", "stored_images", "image_catalog"}
 
     chain = ["raw_images", "compressed_images", "stored_images", "image_catalog"]
-    for upstream, downstream in zip(chain, chain[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(chain):
         parents = {key.to_user_string() for key in graph.get(AssetKey(downstream)).parent_keys}
         assert parents == {upstream}
     assert not graph.get(AssetKey("raw_images")).parent_keys

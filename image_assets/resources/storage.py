@@ -7,6 +7,7 @@ IMGPIPE_BUCKET. Plain `ObjectStore` classes are what Spark executors use (built 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -142,10 +143,8 @@ class GCSObjectStore(ObjectStore):
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
 
-        try:
+        with contextlib.suppress(NotFound):
             self.bucket.blob(self._name(key)).delete()
-        except NotFound:
-            pass
 
     def list(self, prefix: str) -> Iterator[str]:
         strip = len(self.prefix) + 1 if self.prefix else 0
