@@ -1,0 +1,83 @@
+"""Stage 1 of an encode: colour transform, tiling and the SVD of every tile, plus the energy bookkeeping
+the closed-form rank choice needs (discarded energy = tile energy - kept sigma^2)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from image_assets.codec.planes import to_planes
+from image_assets.codec.quant import PlaneLayout
+from image_assets.codec.svd import Triplets, batched_tile_svd, svd_until, truncated_svd
+from image_assets.codec.tiles import to_tiles
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How an image is cut up: colour model and square tile side (None: one tile per plane)."""
+
+    color: str
+    tile: int | None
+
+    def describe(self) -> str:
+        return f"{self.color}/{'whole' if self.tile is None else f'tile{self.tile}'}"
+
+
+@dataclass
+class Analysis:
+    """Everything the rank choice needs; the SVDs are computed once per encode."""
+
+    pixels: np.ndarray
+    layout: Layout
+    layouts: list[PlaneLayout]
+    svds: list[Triplets]
+    energies: list[np.ndarray]  # (T,) squared Frobenius norm of each tile
+    residual: float  # weighted squared error of chroma subsampling alone
+
+    @property
+    def samples(self) -> int:
+        return int(self.pixels.size)
+
+    def total_energy(self) -> float:
+        return float(
+            sum(lay.weight * float(e.sum()) for lay, e in zip(self.layouts, self.energies, strict=True))
+        )
+
+
+# For a whole-plane SVD the caller says how many triplets it needs, as a rank or as a test on the
+# singular values found so far (plane index, singular values, plane energy) -> enough?
+RankNeed = int | Callable[[int, np.ndarray, float], bool] | None
+
+
+Planes = tuple[list[np.ndarray], list[float], float]
+
+
+def analyze(
+    pixels: np.ndarray, layout: Layout, need: RankNeed = None, planes: Planes | None = None
+) -> Analysis:
+    """SVD every tile of every plane; `planes` may pass in an already computed `to_planes` result."""
+    planes, weights, residual = planes if planes is not None else to_planes(pixels, layout.color)
+    layouts, svds, energies = [], [], []
+    for index, (plane, weight) in enumerate(zip(planes, weights, strict=True)):
+        h, w = plane.shape
+        th, tw = (h, w) if layout.tile is None else (min(layout.tile, h), min(layout.tile, w))
+        tiles = to_tiles(plane, th, tw)
+        energy = np.einsum("tij,tij->t", tiles, tiles, dtype=np.float64)
+        whole = layout.tile is None
+        svd = _whole_plane(tiles[0], index, float(energy[0]), need) if whole else batched_tile_svd(tiles)
+        layouts.append(PlaneLayout(h, w, th, tw, weight))
+        svds.append(svd)
+        energies.append(energy)
+    return Analysis(pixels, layout, layouts, svds, energies, residual)
+
+
+def _whole_plane(a: np.ndarray, index: int, energy: float, need: RankNeed) -> Triplets:
+    if isinstance(need, int):
+        u, s, vt = truncated_svd(a, need)
+    elif need is None:
+        u, s, vt = truncated_svd(a, min(a.shape))
+    else:
+        u, s, vt = svd_until(a, lambda s: need(index, s, energy))
+    return u[None], s[None], vt[None]

@@ -1,0 +1,98 @@
+"""Colour models: split pixels into centred float32 planes and back, with each plane's error weight.
+
+The weight of a plane is how much one unit of squared error in it adds to the squared error of the
+decoded pixels, so a global choice of singular triplets across planes stays MSE-optimal after the
+colour transform. Chroma subsampling uses a 2x2 box mean and pixel replication: that pair is an
+orthogonal projection, so the subsampling residual simply adds to the error (closed form still holds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+COLOR_MODELS = ("identity", "ycbcr", "ycbcr420")
+
+# JPEG's full-range BT.601 transform, applied to pixels centred at 128 (so chroma is centred at 0).
+YCC_FORWARD = np.array(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float64
+)
+YCC_INVERSE = np.linalg.inv(YCC_FORWARD)
+# Squared column norms of the inverse: a unit error in Y, Cb or Cr spreads over R, G and B with these weights.
+YCC_WEIGHTS = (YCC_INVERSE**2).sum(axis=0)
+
+
+def _as_hwc(pixels: np.ndarray) -> np.ndarray:
+    return pixels[:, :, None] if pixels.ndim == 2 else pixels
+
+
+def uses_color_transform(color: str, channels: int) -> bool:
+    return color != "identity" and channels >= 3
+
+
+def to_planes(pixels: np.ndarray, color: str) -> tuple[list[np.ndarray], list[float], float]:
+    """Return (planes, weights, residual): residual is the weighted squared error subsampling alone causes."""
+    hwc = _as_hwc(pixels).astype(np.float32)
+    channels = hwc.shape[2]
+    if not uses_color_transform(color, channels):
+        return [np.ascontiguousarray(hwc[:, :, c] - 128.0) for c in range(channels)], [1.0] * channels, 0.0
+    rgb = [hwc[:, :, c] - np.float32(128.0) for c in range(3)]
+    planes = [_mix(YCC_FORWARD[c], rgb) for c in range(3)]
+    weights = [float(w) for w in YCC_WEIGHTS]
+    residual = 0.0
+    if color == "ycbcr420":
+        for c in (1, 2):
+            small = downsample2(planes[c])
+            residual += weights[c] * float(np.sum((upsample2(small, *planes[c].shape) - planes[c]) ** 2))
+            planes[c] = small
+            weights[c] *= 4.0
+    extra = [np.ascontiguousarray(hwc[:, :, c] - 128.0) for c in range(3, channels)]
+    return planes + extra, weights + [1.0] * len(extra), residual
+
+
+def from_planes(planes: list[np.ndarray], color: str, height: int, width: int, channels: int) -> np.ndarray:
+    """Inverse of `to_planes`: float32 HxWxC in pixel units (not yet rounded or clipped)."""
+    out = np.empty((height, width, channels), dtype=np.float32)
+    if not uses_color_transform(color, channels):
+        for c in range(channels):
+            out[:, :, c] = planes[c] + 128.0
+        return out
+    chroma = planes[1:3]
+    if color == "ycbcr420":
+        chroma = [upsample2(p, height, width) for p in chroma]
+    for c in range(3):
+        out[:, :, c] = _mix(YCC_INVERSE[c], [planes[0], *chroma])
+        out[:, :, c] += np.float32(128.0)
+    for c in range(3, channels):
+        out[:, :, c] = planes[c] + 128.0
+    return out
+
+
+def _mix(coefs: np.ndarray, planes: list[np.ndarray]) -> np.ndarray:
+    """sum_i coefs[i] * planes[i] in float32 without temporaries per term (faster than a 3x3 matmul)."""
+    out = planes[0] * np.float32(coefs[0])
+    for coef, plane in zip(coefs[1:], planes[1:], strict=True):
+        out += np.float32(coef) * plane
+    return out
+
+
+def plane_shapes(color: str, height: int, width: int, channels: int) -> list[tuple[int, int]]:
+    """Shapes `to_planes` produces, so the decoder can check a header against them."""
+    shapes = [(height, width)] * channels
+    if uses_color_transform(color, channels) and color == "ycbcr420":
+        half = ((height + 1) // 2, (width + 1) // 2)
+        shapes[1] = shapes[2] = half
+    return shapes
+
+
+def downsample2(plane: np.ndarray) -> np.ndarray:
+    """2x2 box mean (odd sizes padded by edge replication)."""
+    h, w = plane.shape
+    padded = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
+    return padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).mean(
+        axis=(1, 3), dtype=np.float32
+    )
+
+
+def upsample2(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pixel replication, cropped to the full-resolution size."""
+    return np.repeat(np.repeat(plane, 2, axis=0), 2, axis=1)[:height, :width]

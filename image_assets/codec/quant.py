@@ -1,0 +1,76 @@
+"""Quantised singular triplets and their reconstruction (shared by encoder and decoder, so the encoder
+measures exactly the image the decoder will produce).
+
+Triplet i of a tile is stored as integer vectors qu = round(sigma u / step), qv = round(sigma v / step):
+a per-vector step of step/sigma on the unit vectors, which gives every stored coefficient the same
+reconstruction error (step^2/12), the high-rate MSE optimum. The decoder recovers the scale from the
+vectors themselves, sigma ~ step * sqrt(|qu| |qv|), so no per-triplet scale is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from image_assets.codec.tiles import from_tiles
+
+
+@dataclass(frozen=True)
+class PlaneLayout:
+    """Geometry of one plane: its size, tile size and error weight."""
+
+    height: int
+    width: int
+    tile_h: int
+    tile_w: int
+    weight: float
+
+    @property
+    def tiles(self) -> int:
+        return -(-self.height // self.tile_h) * -(-self.width // self.tile_w)
+
+
+@dataclass
+class PlaneCode:
+    """Integer content of one plane: rank per tile and the quantised vectors, tile-major."""
+
+    ranks: np.ndarray  # (T,) int
+    qu: np.ndarray  # (N, tile_h) int32
+    qv: np.ndarray  # (N, tile_w) int32
+    step: float
+
+
+def quantize(u: np.ndarray, s: np.ndarray, vt: np.ndarray, ranks: np.ndarray, step: float) -> PlaneCode:
+    """Keep the leading `ranks[t]` triplets of each tile and quantise them with a per-vector step."""
+    k = s.shape[1]
+    mask = np.arange(k)[None, :] < ranks[:, None]
+    sel_s = s[mask].astype(np.float32)
+    factor = (sel_s / np.float32(step))[:, None]
+    qu = np.rint(u.transpose(0, 2, 1)[mask] * factor).astype(np.int32)
+    qv = np.rint(vt[mask] * factor).astype(np.int32)
+    return PlaneCode(ranks=ranks.astype(np.int64), qu=qu, qv=qv, step=float(step))
+
+
+def scales(code: PlaneCode) -> np.ndarray:
+    """Per-triplet multiplier step / sqrt(|qu| |qv|) (zero where a vector quantised to zero)."""
+    nu = np.sqrt(np.einsum("ij,ij->i", code.qu, code.qu, dtype=np.float64))
+    nv = np.sqrt(np.einsum("ij,ij->i", code.qv, code.qv, dtype=np.float64))
+    norm = np.sqrt(nu * nv)
+    with np.errstate(divide="ignore"):
+        return np.where(norm > 0, code.step / np.where(norm > 0, norm, 1.0), 0.0).astype(np.float32)
+
+
+def reconstruct(code: PlaneCode, layout: PlaneLayout) -> np.ndarray:
+    """Decoded float32 plane (before colour conversion and rounding)."""
+    count = layout.tiles
+    rmax = int(code.ranks.max(initial=0))
+    if rmax == 0:
+        return np.zeros((layout.height, layout.width), dtype=np.float32)
+    mask = np.arange(rmax)[None, :] < code.ranks[:, None]
+    left = np.zeros((count, rmax, layout.tile_h), dtype=np.float32)
+    right = np.zeros((count, rmax, layout.tile_w), dtype=np.float32)
+    left[mask] = code.qu * scales(code)[:, None]
+    right[mask] = code.qv
+    tiles = np.matmul(left.transpose(0, 2, 1), right)
+    return from_tiles(tiles, layout.height, layout.width)

@@ -1,0 +1,70 @@
+"""Start `dagster dev` (webserver + daemon) on 127.0.0.1 for tests and talk GraphQL to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def dagster_dev(env: Mapping[str, str], log_path: Path, timeout: float = 120.0) -> Iterator[str]:
+    """Run `dagster dev -w workspace.yaml`; yield its base URL once /server_info answers."""
+    port = free_port()
+    dagster = Path(sys.executable).with_name("dagster")
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"dagster dev exited early:\n{log_path.read_text()[-3000:]}")
+                try:
+                    if requests.get(f"{url}/server_info", timeout=2).ok:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"dagster dev did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(1)
+            yield url
+        finally:
+            os.killpg(proc.pid, 15)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+
+
+def graphql(url: str, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    response = requests.post(f"{url}/graphql", json={"query": query, "variables": dict(variables or {})}, timeout=60)
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+def wait_for_run(url: str, run_id: str, timeout: float = 300.0) -> str:
+    query = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = graphql(url, query, {"id": run_id})["runOrError"]["status"]
+        if status in {"SUCCESS", "FAILURE", "CANCELED"}:
+            return status
+        time.sleep(2)
+    raise TimeoutError(f"run {run_id} did not finish in {timeout} s")
