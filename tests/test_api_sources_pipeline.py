@@ -65,7 +65,10 @@ def api(monkeypatch) -> HTTPServer:
     server.expect_request("/photos/uA/download").respond_with_json({"url": f"{base}/photo-uA"})
 
     # Wallhaven: date_added desc; one wallpaper on the day, one older, last page.
-    items = [wallhaven_item("ab12cd", "2024-05-02 08:00:00", base), wallhaven_item("zz99yy", "2024-04-30 08:00:00", base)]
+    items = [
+        wallhaven_item("ab12cd", "2024-05-02 08:00:00", base),
+        wallhaven_item("zz99yy", "2024-04-30 08:00:00", base),
+    ]
     server.expect_request("/api/v1/search").respond_with_json(
         {"data": items, "meta": {"current_page": 1, "last_page": 1, "per_page": 24, "total": 2}})
     server.expect_request("/full/ab/wallhaven-ab12cd.jpg").respond_with_handler(image("chelsea.png"))
