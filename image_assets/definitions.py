@@ -7,6 +7,7 @@ from dagster import AssetSelection, Definitions, define_asset_job
 from image_assets.assets import IMAGE_ASSETS
 from image_assets.assets.partitions import image_partitions
 from image_assets.resources import build_resources
+from image_assets.schedules import daily_schedules
 
 image_pipeline_job = define_asset_job(
     "image_pipeline",
@@ -15,4 +16,9 @@ image_pipeline_job = define_asset_job(
     description="raw_images → compressed_images → stored_images → image_catalog for one source and day.",
 )
 
-defs = Definitions(assets=IMAGE_ASSETS, jobs=[image_pipeline_job], resources=build_resources())
+defs = Definitions(
+    assets=IMAGE_ASSETS,
+    jobs=[image_pipeline_job],
+    schedules=daily_schedules(image_pipeline_job),
+    resources=build_resources(),
+)
