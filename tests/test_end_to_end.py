@@ -35,7 +35,11 @@ def place(folder, name: str, day: dt.date, data: bytes | None = None) -> None:
 
 
 @pytest.fixture
-def e2e(tmp_path, monkeypatch, gcs_host, mongodb_uri, spark_resource):
+def e2e(request, tmp_path, monkeypatch, mongodb_uri, spark_resource):
+    # Spark's Python workers start before the GCS endpoint is known, as on a cluster whose executors were
+    # launched earlier: the store's settings must travel with the job, not come from the worker environment.
+    assert spark_resource.spark_session.range(1).count() == 1
+    request.getfixturevalue("gcs_host")
     folder = tmp_path / "photos"
     folder.mkdir()
     for name in PHOTOS:

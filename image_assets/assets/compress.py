@@ -50,7 +50,7 @@ def compressed_images(
             "dagster_run_id": context.run_id}
     with tracking.run(f"{ref.key} {policy.describe()}", tags) as run:
         started = time.perf_counter()
-        rows = compress.compress_partition(spark.spark_session, storage.url, ref.source, ref.day, ready, policy)
+        rows = compress.compress_partition(spark.spark_session, storage.spec(), ref.source, ref.day, ready, policy)
         elapsed = time.perf_counter() - started
         write_manifest(store, layout.manifest_key(compress.ASSET, ref.source, ref.day), rows,
                        compress.COMPRESSED_SCHEMA)

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from image_assets.pipeline import layout
+from image_assets.resources.storage import StoreSpec
 
 ASSET = "compressed_images"
 
@@ -76,15 +77,14 @@ def compress_one(store: Any, source: str, day: dt.date, source_id: str, raw_key:
 
 
 def batch_compressor(
-    storage_url: str, source: str, day: dt.date, policy: Any
+    store_spec: StoreSpec, source: str, day: dt.date, policy: Any
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """The function mapInPandas ships to executors: one store per task, one BLAS thread per encode."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from image_assets.codec import blas_threads
-        from image_assets.resources.storage import open_store
 
-        store = open_store(storage_url)
+        store = store_spec.open()
         with blas_threads(1):
             for batch in batches:
                 rows = [
@@ -97,7 +97,7 @@ def batch_compressor(
 
 
 def compress_partition(
-    spark: Any, storage_url: str, source: str, day: dt.date, raw_rows: Sequence[dict], policy: Any
+    spark: Any, store_spec: StoreSpec, source: str, day: dt.date, raw_rows: Sequence[dict], policy: Any
 ) -> list[dict[str, Any]]:
     """Run the encode over Spark; returns one small metrics row per raw image."""
     refs = [{"source_id": r["source_id"], "raw_key": r["raw_key"]} for r in raw_rows]
@@ -105,7 +105,7 @@ def compress_partition(
         return []
     slices = max(1, min(len(refs), spark.sparkContext.defaultParallelism * 2))
     frame = spark.createDataFrame(pd.DataFrame(refs)).repartition(slices)
-    results = frame.mapInPandas(batch_compressor(storage_url, source, day, policy), schema=SPARK_SCHEMA)
+    results = frame.mapInPandas(batch_compressor(store_spec, source, day, policy), schema=SPARK_SCHEMA)
     return [row.asDict() for row in results.toLocalIterator()]
 
 

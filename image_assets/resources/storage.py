@@ -12,7 +12,8 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -110,9 +111,9 @@ class LocalObjectStore(ObjectStore):
 
 
 class GCSObjectStore(ObjectStore):
-    """GCS through google-cloud-storage; honours STORAGE_EMULATOR_HOST like the client itself does."""
+    """GCS through google-cloud-storage; an explicit endpoint (an emulator) uses anonymous credentials."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, endpoint: str | None = None, project: str | None = None) -> None:
         from google.cloud import storage
 
         bucket_name, _, prefix = url.removeprefix("gs://").partition("/")
@@ -120,7 +121,16 @@ class GCSObjectStore(ObjectStore):
             raise ValueError(f"IMGPIPE_BUCKET must look like gs://bucket/prefix, got {url!r}")
         self.url = url.rstrip("/")
         self.prefix = prefix.strip("/")
-        self.client = storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT"))
+        if endpoint:
+            from google.auth.credentials import AnonymousCredentials
+
+            self.client = storage.Client(
+                project=project or "imgpipe-local",
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": endpoint},
+            )
+        else:
+            self.client = storage.Client(project=project)
         self.bucket = self.client.bucket(bucket_name)
 
     def _name(self, key: str) -> str:
@@ -160,9 +170,33 @@ class GCSObjectStore(ObjectStore):
             raise KeyError(src) from None
 
 
+@dataclass(frozen=True)
+class StoreSpec:
+    """Everything an executor needs to open the same store as the driver.
+
+    Spark's Python workers keep the environment they were started with, so the GCS endpoint and project are
+    captured on the driver and shipped with the URL rather than read again from each worker's environment.
+    """
+
+    url: str
+    gcs_endpoint: str | None = None
+    gcs_project: str | None = None
+
+    @classmethod
+    def from_env(cls, url: str, env: Mapping[str, str] | None = None) -> StoreSpec:
+        env = os.environ if env is None else env
+        return cls(url, env.get("STORAGE_EMULATOR_HOST") or None, env.get("GOOGLE_CLOUD_PROJECT") or None)
+
+    def open(self) -> ObjectStore:
+        if self.url.startswith("gs://"):
+            return GCSObjectStore(self.url, endpoint=self.gcs_endpoint, project=self.gcs_project)
+        return LocalObjectStore(self.url)
+
+
 def open_store(url: str) -> ObjectStore:
-    """The store for a URL: `gs://bucket/prefix` is GCS, anything else a local directory."""
-    return GCSObjectStore(url) if url.startswith("gs://") else LocalObjectStore(url)
+    """The store for a URL (`gs://bucket/prefix` is GCS, anything else a local directory), configured from the
+    environment (STORAGE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT)."""
+    return StoreSpec.from_env(url).open()
 
 
 class StorageResource(ConfigurableResource):
@@ -170,5 +204,8 @@ class StorageResource(ConfigurableResource):
 
     url: str
 
+    def spec(self) -> StoreSpec:
+        return StoreSpec.from_env(self.url)
+
     def open(self) -> ObjectStore:
-        return open_store(self.url)
+        return self.spec().open()
