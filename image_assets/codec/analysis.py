@@ -10,7 +10,7 @@ import numpy as np
 
 from image_assets.codec.planes import to_planes
 from image_assets.codec.quant import PlaneLayout
-from image_assets.codec.svd import Triplets, batched_tile_svd, svd_until, truncated_svd
+from image_assets.codec.svd import Triplets, batched_tile_svd, svd_until, topk_tile_svd, truncated_svd
 from image_assets.codec.tiles import to_tiles
 
 
@@ -35,6 +35,8 @@ class Analysis:
     svds: list[Triplets]
     energies: list[np.ndarray]  # (T,) squared Frobenius norm of each tile
     residual: float  # weighted squared error of chroma subsampling alone
+    tails: list[np.ndarray] | None = None  # fast analysis: energy outside the triplets found, per tile
+    tiles: list[np.ndarray] | None = None  # fast analysis: each plane's (T, th, tw) tile stack
 
     @property
     def samples(self) -> int:
@@ -55,22 +57,54 @@ Planes = tuple[list[np.ndarray], list[float], float]
 
 
 def analyze(
-    pixels: np.ndarray, layout: Layout, need: RankNeed = None, planes: Planes | None = None
+    pixels: np.ndarray,
+    layout: Layout,
+    need: RankNeed = None,
+    planes: Planes | None = None,
+    *,
+    fast_rank: int | None = None,
 ) -> Analysis:
-    """SVD every tile of every plane; `planes` may pass in an already computed `to_planes` result."""
+    """SVD every tile of every plane; `planes` may pass in an already computed `to_planes` result.
+
+    With `fast_rank`, tiled planes get only their leading `fast_rank` triplets (batched subspace
+    iteration); `Analysis.tails` then says which tiles may need more (see `refine`)."""
     planes, weights, residual = planes if planes is not None else to_planes(pixels, layout.color)
-    layouts, svds, energies = [], [], []
+    layouts, svds, energies, tails, stacks = [], [], [], [], []
     for index, (plane, weight) in enumerate(zip(planes, weights, strict=True)):
         h, w = plane.shape
         th, tw = (h, w) if layout.tile is None else (min(layout.tile, h), min(layout.tile, w))
         tiles = to_tiles(plane, th, tw)
         energy = np.einsum("tij,tij->t", tiles, tiles, dtype=np.float64)
         whole = layout.tile is None
-        svd = _whole_plane(tiles[0], index, float(energy[0]), need) if whole else batched_tile_svd(tiles)
+        if whole:
+            svd, tail = _whole_plane(tiles[0], index, float(energy[0]), need), np.zeros(1)
+        elif fast_rank is not None and min(th, tw) > fast_rank:
+            svd, tail = topk_tile_svd(tiles, fast_rank)
+        else:
+            svd, tail = batched_tile_svd(tiles), np.zeros(len(tiles))
         layouts.append(PlaneLayout(h, w, th, tw, weight))
         svds.append(svd)
         energies.append(energy)
-    return Analysis(pixels, layout, layouts, svds, energies, residual)
+        tails.append(tail)
+        stacks.append(tiles)
+    if fast_rank is None:
+        return Analysis(pixels, layout, layouts, svds, energies, residual)
+    return Analysis(pixels, layout, layouts, svds, energies, residual, tails, stacks)
+
+
+def refine(analysis: Analysis, min_sigma: list[float]) -> None:
+    """Exact SVDs, in place, for the tiles of a fast analysis whose last triplet found reaches
+    `min_sigma[plane]`: only there can a further triplet be worth keeping (sigma_{k+1} <= sigma_k)."""
+    if analysis.tails is None or analysis.tiles is None:
+        return
+    for index, (tail, floor) in enumerate(zip(analysis.tails, min_sigma, strict=True)):
+        u, s, vt = analysis.svds[index]
+        last = int(np.count_nonzero(s.any(axis=0))) - 1
+        todo = np.flatnonzero((s[:, max(last, 0)] >= floor) & (tail > 0))
+        if todo.size == 0:
+            continue
+        u[todo], s[todo], vt[todo] = batched_tile_svd(analysis.tiles[index][todo])
+        tail[todo] = 0.0
 
 
 def _whole_plane(a: np.ndarray, index: int, energy: float, need: RankNeed) -> Triplets:

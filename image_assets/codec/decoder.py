@@ -15,7 +15,9 @@ def render(
 ) -> np.ndarray:
     planes = [reconstruct(code, lay) for lay, code in zip(layouts, codes, strict=True)]
     rgb = from_planes(planes, color, height, width, channels)
-    out = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    np.rint(rgb, out=rgb)
+    np.clip(rgb, 0, 255, out=rgb)
+    out = rgb.astype(np.uint8, order="C")
     return out[:, :, 0] if channels == 1 else out
 
 

@@ -10,13 +10,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from image_assets.codec import container, metrics
-from image_assets.codec.analysis import Analysis, Layout, Planes, analyze
+from image_assets.codec.analysis import Analysis, Layout, Planes, analyze, refine
 from image_assets.codec.decoder import render
 from image_assets.codec.errors import CodecError
 from image_assets.codec.planes import to_planes
 from image_assets.codec.policy import RankPolicy
 from image_assets.codec.quant import PlaneCode, quantize
-from image_assets.codec.selection import ROUNDING_MSE, delta_for_mse, plane_steps, ranks_for, spectrum
+from image_assets.codec.selection import (
+    KAPPA,
+    ROUNDING_MSE,
+    delta_for_mse,
+    plane_steps,
+    ranks_for,
+    spectrum,
+)
 
 TILED = Layout("ycbcr420", 16)
 CLASSIC = Layout("identity", None)  # per-channel whole-image SVD: what "rank" and "energy" mean
@@ -25,6 +32,8 @@ AIM_DB, LOW_DB, HIGH_DB = 0.2, 0.005, 0.48  # aim inside [target, target + 0.5] 
 SUBSAMPLE_SHARE = 0.3  # drop chroma subsampling when it alone would eat this share of the error budget
 QUANT_SHARE = 0.1  # rank/energy policies: quantisation may add this fraction of the truncation error
 MIN_DELTA = 1e-3
+FAST_RANK = 6  # PSNR targets: leading triplets per tile found by batched subspace iteration ...
+REFINE_MARGIN = 0.8  # ... and exact SVDs where a triplet above this fraction of the first step's cut may hide
 SEARCH_LEVEL = 3  # zstd level while searching a byte budget (the final file uses the container's level)
 
 
@@ -49,7 +58,8 @@ def encode_array(pixels: np.ndarray, policy: RankPolicy, layout: Layout | None =
     """Encode validated uint8 pixels under `policy`; `layout` overrides the automatic choice."""
     if policy.kind == "psnr":
         lay, planes = (layout, None) if layout else default_layout(pixels, policy.value)
-        analysis = analyze(pixels, lay, _psnr_need(pixels, policy.value), planes)
+        analysis = analyze(pixels, lay, _psnr_need(pixels, policy.value), planes, fast_rank=FAST_RANK)
+        _refine_for(analysis, policy.value)
         return _package(analysis, _meet_psnr(analysis, policy.value), policy)
     if policy.kind == "max_bytes":
         return _fit_bytes(analyze(pixels, layout or TILED), policy)
@@ -81,6 +91,17 @@ def default_layout(pixels: np.ndarray, target_db: float) -> tuple[Layout, Planes
         layout = Layout("ycbcr", TILED.tile)
         return layout, to_planes(pixels, layout.color)
     return TILED, planes
+
+
+def _refine_for(analysis: Analysis, target_db: float) -> None:
+    """Make the fast analysis exact wherever a step near the closed-form one could keep more triplets."""
+    if analysis.tails is None:
+        return
+    delta = REFINE_MARGIN * delta_for_mse(spectrum(analysis), metrics.mse_from_psnr(target_db + AIM_DB))
+    refine(
+        analysis,
+        [KAPPA * delta * math.sqrt((lay.tile_h + lay.tile_w) / 2.0 / lay.weight) for lay in analysis.layouts],
+    )
 
 
 def _psnr_need(pixels: np.ndarray, target_db: float):

@@ -50,21 +50,47 @@ def to_planes(pixels: np.ndarray, color: str) -> tuple[list[np.ndarray], list[fl
 
 
 def from_planes(planes: list[np.ndarray], color: str, height: int, width: int, channels: int) -> np.ndarray:
-    """Inverse of `to_planes`: float32 HxWxC in pixel units (not yet rounded or clipped)."""
-    out = np.empty((height, width, channels), dtype=np.float32)
+    """Inverse of `to_planes`: float32 HxWxC in pixel units (not yet rounded or clipped), a view of a
+    channel-planar array (so every per-channel write below is contiguous)."""
+    planar = np.empty((channels, height, width), dtype=np.float32)
+    out = planar.transpose(1, 2, 0)
     if not uses_color_transform(color, channels):
         for c in range(channels):
-            out[:, :, c] = planes[c] + 128.0
+            np.add(planes[c], np.float32(128.0), out=out[:, :, c])
         return out
-    chroma = planes[1:3]
     if color == "ycbcr420":
-        chroma = [upsample2(p, height, width) for p in chroma]
-    for c in range(3):
-        out[:, :, c] = _mix(YCC_INVERSE[c], [planes[0], *chroma])
-        out[:, :, c] += np.float32(128.0)
+        _from_ycc420(planes[:3], out)
+    else:
+        for c in range(3):
+            out[:, :, c] = _mix(YCC_INVERSE[c], planes[:3])
+            out[:, :, c] += np.float32(128.0)
     for c in range(3, channels):
-        out[:, :, c] = planes[c] + 128.0
+        np.add(planes[c], np.float32(128.0), out=out[:, :, c])
     return out
+
+
+def _from_ycc420(planes: list[np.ndarray], out: np.ndarray) -> None:
+    """RGB from full-resolution Y and half-resolution chroma: the chroma terms (and the +128) are mixed at
+    half resolution and added to each 2x2 block of Y by broadcasting, instead of upsampling first."""
+    height, width = out.shape[:2]
+    luma, cb, cr = planes
+    h2, w2 = cb.shape
+    if (2 * h2, 2 * w2) != (height, width):
+        luma = np.pad(luma, ((0, 2 * h2 - height), (0, 2 * w2 - width)), mode="edge")
+    rows = luma.reshape(h2, 2, 2 * w2)  # pairs of full-width rows; chroma is widened once per channel
+    even = (2 * h2, 2 * w2) == (height, width)
+    for c in range(3):
+        chroma = _mix(YCC_INVERSE[c, 1:], [cb, cr])
+        chroma += np.float32(128.0)
+        wide = np.repeat(chroma, 2, axis=1)[:, None, :]
+        target = (out[:, :, c] if even else np.empty((2 * h2, 2 * w2), np.float32)).reshape(h2, 2, 2 * w2)
+        if abs(YCC_INVERSE[c, 0] - 1.0) < 1e-12:
+            np.add(rows, wide, out=target)
+        else:
+            np.multiply(rows, np.float32(YCC_INVERSE[c, 0]), out=target)
+            target += wide
+        if not even:
+            out[:, :, c] = target.reshape(2 * h2, 2 * w2)[:height, :width]
 
 
 def _mix(coefs: np.ndarray, planes: list[np.ndarray]) -> np.ndarray:
