@@ -75,6 +75,8 @@ def test_materialize_twice_lands_everything_once(e2e) -> None:
     folder, settings, prefix, run = e2e
     result = run()
 
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"quality_target_met": True, "objects_match_documents": True, "no_duplicate_documents": True}
     raw_meta = result.asset_materializations_for_node("raw_images")[0].metadata
     assert raw_meta["status_counts"].value == {"bad_content": 1, "ok": 3}
 

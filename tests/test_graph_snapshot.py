@@ -31,6 +31,7 @@ def describe_graph() -> dict[str, Any]:
             "group": node.group_name,
             "kinds": sorted(node.kinds),
             "checks": sorted(c.name for c in node.check_keys),
+            "backfill_policy": str(node.backfill_policy.policy_type.value) if node.backfill_policy else None,
         }
     return {
         "assets": assets,

@@ -1,41 +1,77 @@
 """image_catalog: one MongoDB document per stored image, upserted so reruns never duplicate."""
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
-from image_assets.assets.partitions import image_partitions, partition_ref
+from image_assets.assets.partitions import IMAGE_BACKFILL_POLICY, describe_refs, image_partitions, partition_refs
 from image_assets.pipeline import compress, ingest, layout, publish
+from image_assets.pipeline.checks import partition_consistency
 from image_assets.pipeline.documents import build_documents
 from image_assets.pipeline.manifests import ManifestMissing, read_manifest
 from image_assets.resources import CatalogResource, StorageResource
 
+OBJECTS_MATCH = "objects_match_documents"
+NO_DUPLICATES = "no_duplicate_documents"
+
 
 @asset(
     partitions_def=image_partitions,
+    backfill_policy=IMAGE_BACKFILL_POLICY,
     deps=["stored_images"],
     group_name="images",
     kinds={"mongodb"},
+    check_specs=[
+        AssetCheckSpec(OBJECTS_MATCH, asset="image_catalog",
+                       description="every stored object has a catalog document and every document an object"),
+        AssetCheckSpec(NO_DUPLICATES, asset="image_catalog", description="one document per (source, source id)"),
+    ],
     description="Catalog documents (attribution, storage keys, size, rank, PSNR, timings) per stored image.",
 )
 def image_catalog(
     context: AssetExecutionContext, storage: StorageResource, catalog: CatalogResource
 ) -> MaterializeResult:
-    ref = partition_ref(context)
+    refs = partition_refs(context)
     store = storage.open()
-    try:
-        manifests = [
-            read_manifest(store, layout.manifest_key(asset, ref.source, ref.day))
-            for asset in (ingest.ASSET, compress.ASSET, publish.ASSET)
-        ]
-    except ManifestMissing as exc:
-        raise Failure(description=f"{ref.key}: upstream manifest {exc} is missing", allow_retries=False) from None
-    documents = list(build_documents(ref.key, ref.day, *manifests, run_id=context.run_id))
     db = catalog.open()
+    totals = {"documents": 0, "inserted": 0, "updated": 0, "removed": 0}
+    mismatches: dict[str, dict[str, list[str]]] = {}
+    duplicates = 0
     try:
-        written = db.upsert(documents)
-        removed = db.remove_stale(ref.key, (doc["_id"] for doc in documents))
-        total = db.count({"partition_key": ref.key})
+        for ref in refs:
+            try:
+                manifests = [
+                    read_manifest(store, layout.manifest_key(asset, ref.source, ref.day))
+                    for asset in (ingest.ASSET, compress.ASSET, publish.ASSET)
+                ]
+            except ManifestMissing as exc:
+                raise Failure(description=f"{ref.key}: upstream manifest {exc} is missing",
+                              allow_retries=False) from None
+            documents = list(build_documents(ref.key, ref.day, *manifests, run_id=context.run_id))
+            written = db.upsert(documents)
+            totals["inserted"] += written["inserted"]
+            totals["updated"] += written["updated"]
+            totals["removed"] += db.remove_stale(ref.key, (doc["_id"] for doc in documents))
+            state = partition_consistency(store, db, ref.source, ref.day, ref.key)
+            totals["documents"] += state.documents
+            duplicates += state.duplicate_documents
+            if not state.matched:
+                mismatches[ref.key] = {"objects_without_document": state.objects_without_document[:20],
+                                       "documents_without_object": state.documents_without_object[:20]}
     finally:
         db.close()
-    return MaterializeResult(metadata={
-        "documents": total, "inserted": written["inserted"], "updated": written["updated"], "removed": removed,
-    })
+    return MaterializeResult(
+        metadata={"partitions": describe_refs(refs), **totals},
+        check_results=[
+            AssetCheckResult(check_name=OBJECTS_MATCH, passed=not mismatches,
+                             metadata={"mismatches": MetadataValue.json(mismatches)}),
+            AssetCheckResult(check_name=NO_DUPLICATES, passed=duplicates == 0,
+                             metadata={"duplicate_documents": duplicates}),
+        ],
+    )

@@ -1,15 +1,27 @@
 """compressed_images: SVD-compressed `.svdz` objects, encoded on Spark executors, tracked in MLflow."""
 
 import time
+from contextlib import nullcontext
 
-from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
-from image_assets.assets.partitions import image_partitions, partition_ref
+from image_assets.assets.partitions import IMAGE_BACKFILL_POLICY, describe_refs, image_partitions, partition_refs
 from image_assets.codec import CodecError, RankPolicy
 from image_assets.pipeline import compress, ingest, layout
 from image_assets.pipeline.manifests import ManifestMissing, read_manifest, write_manifest
-from image_assets.pipeline.summary import compression_summary, status_counts
+from image_assets.pipeline.summary import compression_summary, quality_check, status_counts
 from image_assets.resources import SparkResource, StorageResource, TrackingResource
+
+QUALITY_CHECK = "quality_target_met"
 
 
 class CompressionConfig(Config):
@@ -26,9 +38,12 @@ class CompressionConfig(Config):
 
 @asset(
     partitions_def=image_partitions,
+    backfill_policy=IMAGE_BACKFILL_POLICY,
     deps=["raw_images"],
     group_name="images",
     kinds={"spark", "mlflow"},
+    check_specs=[AssetCheckSpec(QUALITY_CHECK, asset="compressed_images",
+                                description="at least 99% of compressed images meet the PSNR target")],
     description="Each raw photo compressed with truncated SVD (.svdz) on Spark, one MLflow run per partition.",
 )
 def compressed_images(
@@ -38,32 +53,51 @@ def compressed_images(
     spark: SparkResource,
     tracking: TrackingResource,
 ) -> MaterializeResult:
-    ref = partition_ref(context)
+    refs = partition_refs(context)
     store = storage.open()
+    items = []
     try:
         policy = config.policy()
-        raw_rows = read_manifest(store, layout.manifest_key(ingest.ASSET, ref.source, ref.day))
+        for ref in refs:
+            raw_rows = read_manifest(store, layout.manifest_key(ingest.ASSET, ref.source, ref.day))
+            items += [{**row, "date": ref.day.isoformat()} for row in raw_rows if row["status"] == "ok"]
     except (CodecError, ManifestMissing) as exc:
-        raise Failure(description=f"{ref.key}: {exc}", allow_retries=False) from None
-    ready = [row for row in raw_rows if row["status"] == "ok"]
-    tags = {"source": ref.source, "date": ref.day.isoformat(), "partition": ref.key,
-            "dagster_run_id": context.run_id}
-    with tracking.run(f"{ref.key} {policy.describe()}", tags) as run:
-        started = time.perf_counter()
-        rows = compress.compress_partition(spark.spark_session, storage.spec(), ref.source, ref.day, ready, policy)
-        elapsed = time.perf_counter() - started
-        write_manifest(store, layout.manifest_key(compress.ASSET, ref.source, ref.day), rows,
-                       compress.COMPRESSED_SCHEMA)
-        compress.remove_stale_staging(store, ref.source, ref.day, rows)
-        summary = compression_summary(rows, elapsed)
-        run.params.update(policy.as_params())
-        run.metrics.update(summary)
+        raise Failure(description=f"{describe_refs(refs)}: {exc}", allow_retries=False) from None
+
+    started = time.perf_counter()
+    rows = compress.compress_images(spark.spark_session, storage.spec(), items, policy)
+    elapsed = time.perf_counter() - started
+    groups = compress.group_by_partition(rows)
+    base_tags = {"dagster_run_id": context.run_id, "policy": policy.describe()}
+    params = policy.as_params() | compress.codec_params(rows)
+    # A backfill gets a parent MLflow run; each partition is a child run beneath it.
+    parent = tracking.run(f"backfill {describe_refs(refs)}", base_tags) if len(refs) > 1 else nullcontext()
+    run_ids = []
+    with parent as parent_run:
+        for ref in refs:
+            part = groups.get((ref.source, ref.day.isoformat()), [])
+            write_manifest(store, layout.manifest_key(compress.ASSET, ref.source, ref.day), part,
+                           compress.COMPRESSED_SCHEMA)
+            compress.remove_stale_staging(store, ref.source, ref.day, part)
+            tags = base_tags | {"source": ref.source, "date": ref.day.isoformat(), "partition": ref.key}
+            with tracking.run(f"{ref.key} {policy.describe()}", tags,
+                              parent_run_id=parent_run.run_id if parent_run else None) as run:
+                run.params.update(params)
+                run.metrics.update(compression_summary(part, elapsed * len(part) / max(len(rows), 1)))
+            run_ids.append(run.run_id)
+
+    summary = compression_summary(rows, elapsed)
     counts = status_counts(rows)
-    context.log.info(f"{ref.key}: compressed {summary['images_ok']} images, statuses {counts}")
-    return MaterializeResult(metadata={
-        "status_counts": MetadataValue.json(counts),
-        **{name: MetadataValue.float(float(value)) for name, value in summary.items()},
-        "policy": policy.describe(),
-        "mlflow_run_id": run.run_id,
-        "mlflow_run": MetadataValue.text(f"{tracking.tracking_uri} {run.ui_path}"),
-    })
+    passed, check_metadata = quality_check(rows, policy)
+    context.log.info(f"{describe_refs(refs)}: compressed {summary['images_ok']} images, statuses {counts}")
+    return MaterializeResult(
+        metadata={
+            "partitions": describe_refs(refs),
+            "status_counts": MetadataValue.json(counts),
+            **{name: MetadataValue.float(float(value)) for name, value in summary.items()},
+            "policy": policy.describe(),
+            "mlflow_run_id": run_ids[0] if len(run_ids) == 1 else MetadataValue.json(run_ids),
+            "mlflow_experiment": MetadataValue.text(f"{tracking.experiment} at {tracking.tracking_uri}"),
+        },
+        check_results=[AssetCheckResult(check_name=QUALITY_CHECK, passed=passed, metadata=check_metadata)],
+    )

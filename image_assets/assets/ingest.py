@@ -2,7 +2,7 @@
 
 from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 
-from image_assets.assets.partitions import image_partitions, partition_ref
+from image_assets.assets.partitions import IMAGE_BACKFILL_POLICY, describe_refs, image_partitions, partition_refs
 from image_assets.pipeline.ingest import ingest_partition
 from image_assets.pipeline.summary import status_counts
 from image_assets.resources import StorageResource
@@ -16,25 +16,34 @@ class IngestConfig(Config):
 
 @asset(
     partitions_def=image_partitions,
+    backfill_policy=IMAGE_BACKFILL_POLICY,
     group_name="images",
     kinds={"python"},
     description="Original photos of one source and day, as raw objects plus a Parquet manifest.",
 )
 def raw_images(context: AssetExecutionContext, config: IngestConfig, storage: StorageResource) -> MaterializeResult:
-    ref = partition_ref(context)
-    try:
-        source = make_source(ref.source)
-        records = list(source.discover(ref.day, limit=config.max_images))
-    except SourceError as exc:
-        raise Failure(description=str(exc), allow_retries=False) from None
-    try:
-        rows = ingest_partition(source, storage.open(), records, ref.day, workers=config.download_workers)
-    finally:
-        source.close()
+    refs = partition_refs(context)
+    store = storage.open()
+    # Discover every partition before writing anything: an unreachable API fails the run with nothing partial.
+    discovered = []
+    for ref in refs:
+        try:
+            source = make_source(ref.source)
+            discovered.append((ref, source, list(source.discover(ref.day, limit=config.max_images))))
+        except SourceError as exc:
+            raise Failure(description=f"{ref.key}: {exc}", allow_retries=False) from None
+    rows = []
+    for ref, source, records in discovered:
+        try:
+            partition_rows = ingest_partition(source, store, records, ref.day, workers=config.download_workers)
+        finally:
+            source.close()
+        context.log.info(f"{ref.key}: {len(records)} records, statuses {status_counts(partition_rows)}")
+        rows += partition_rows
     counts = status_counts(rows)
-    context.log.info(f"{ref.key}: {len(records)} records, statuses {counts}")
     return MaterializeResult(metadata={
-        "records": len(records),
+        "partitions": describe_refs(refs),
+        "records": len(rows),
         "images_ok": counts.get("ok", 0),
         "status_counts": MetadataValue.json(counts),
         "bytes": sum(row["bytes"] or 0 for row in rows),

@@ -22,6 +22,7 @@ ASSET = "compressed_images"
 
 COMPRESSED_SCHEMA = pa.schema([
     ("source", pa.string()),
+    ("date", pa.string()),
     ("source_id", pa.string()),
     ("status", pa.string()),
     ("reason", pa.string()),
@@ -34,6 +35,7 @@ COMPRESSED_SCHEMA = pa.schema([
     ("bytes_in", pa.int64()),
     ("bytes_out", pa.int64()),
     ("ranks", pa.string()),
+    ("layout", pa.string()),
     ("psnr", pa.float64()),
     ("ssim", pa.float64()),
     ("bits_per_pixel", pa.float64()),
@@ -46,23 +48,24 @@ SPARK_SCHEMA = ", ".join(
 )
 
 
-def compress_one(store: Any, source: str, day: dt.date, source_id: str, raw_key: str, policy: Any) -> dict:
-    """Encode one raw object into staging; every failure is returned as a row, never raised."""
+def compress_one(store: Any, item: dict[str, str], policy: Any, output_area: str) -> dict:
+    """Encode one raw object to `<output_area>/<source>/<date>/<id>.svdz`; failures are rows, never raised."""
     from image_assets.codec import CodecError, compress_image
 
+    source, day, source_id, raw_key = item["source"], item["date"], item["source_id"], item["raw_key"]
     row: dict[str, Any] = {name: None for name in COMPRESSED_SCHEMA.names}
-    row.update(source=source, source_id=source_id, raw_key=raw_key, status="ok")
+    row.update(source=source, date=day, source_id=source_id, raw_key=raw_key, status="ok")
     started = time.perf_counter()
     try:
         data = store.get(raw_key)
         row["bytes_in"] = len(data)
         result = compress_image(data, policy)
-        key = layout.staged_key(source, day, source_id)
+        key = layout.svdz_key(output_area, source, day, source_id)
         store.put(key, result.data)
         row.update(
             staged_key=key, sha256=hashlib.sha256(result.data).hexdigest(),
             width=result.width, height=result.height, channels=result.channels,
-            bytes_out=len(result.data), ranks=",".join(str(r) for r in result.ranks),
+            bytes_out=len(result.data), ranks=",".join(str(r) for r in result.ranks), layout=result.layout,
             psnr=float(result.psnr), ssim=float(result.ssim),
             bits_per_pixel=float(result.bits_per_pixel), encode_seconds=float(result.encode_seconds),
         )
@@ -77,7 +80,7 @@ def compress_one(store: Any, source: str, day: dt.date, source_id: str, raw_key:
 
 
 def batch_compressor(
-    store_spec: StoreSpec, source: str, day: dt.date, policy: Any
+    store_spec: StoreSpec, policy: Any, output_area: str
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """The function mapInPandas ships to executors: one store per task, one BLAS thread per encode."""
 
@@ -87,26 +90,51 @@ def batch_compressor(
         store = store_spec.open()
         with blas_threads(1):
             for batch in batches:
-                rows = [
-                    compress_one(store, source, day, sid, key, policy)
-                    for sid, key in zip(batch["source_id"], batch["raw_key"], strict=True)
-                ]
+                rows = [compress_one(store, item, policy, output_area) for item in batch.to_dict("records")]
                 yield pd.DataFrame(rows, columns=COMPRESSED_SCHEMA.names)
 
     return run
 
 
-def compress_partition(
-    spark: Any, store_spec: StoreSpec, source: str, day: dt.date, raw_rows: Sequence[dict], policy: Any
+def compress_images(
+    spark: Any, store_spec: StoreSpec, items: Sequence[dict[str, str]], policy: Any, *,
+    output_area: str = layout.STAGING,
 ) -> list[dict[str, Any]]:
-    """Run the encode over Spark; returns one small metrics row per raw image."""
-    refs = [{"source_id": r["source_id"], "raw_key": r["raw_key"]} for r in raw_rows]
+    """Encode many images (any mix of partitions) in one Spark job; one small metrics row per image.
+
+    `items` hold `source`, `date` (ISO day), `source_id` and `raw_key`. The Spark partitioning follows the
+    cluster's parallelism, and Arrow batches stay small (see resources.spark.ARROW_BATCH_ROWS).
+    """
+    refs = [{k: str(item[k]) for k in ("source", "date", "source_id", "raw_key")} for item in items]
     if not refs:
         return []
     slices = max(1, min(len(refs), spark.sparkContext.defaultParallelism * 2))
     frame = spark.createDataFrame(pd.DataFrame(refs)).repartition(slices)
-    results = frame.mapInPandas(batch_compressor(store_spec, source, day, policy), schema=SPARK_SCHEMA)
+    results = frame.mapInPandas(batch_compressor(store_spec, policy, output_area), schema=SPARK_SCHEMA)
     return [row.asDict() for row in results.toLocalIterator()]
+
+
+def group_by_partition(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Rows keyed by (source, ISO date), for the per-partition manifests and MLflow runs."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["source"], row["date"]), []).append(row)
+    return groups
+
+
+def codec_params(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """What MLflow should know about how the codec ran: layout (colour model and block size), format, coder."""
+    from collections import Counter
+
+    from image_assets.codec import container
+
+    layouts = Counter(row["layout"] for row in rows if row.get("layout"))
+    return {
+        "layout": layouts.most_common(1)[0][0] if layouts else "",
+        "format_version": str(container.FORMAT_VERSION),
+        "entropy_coder": f"zstd-{container.ZSTD_LEVEL}",
+        "quantization": "uniform, per-vector step",
+    }
 
 
 def remove_stale_staging(store: Any, source: str, day: dt.date, rows: Sequence[dict]) -> int:

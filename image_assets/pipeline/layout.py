@@ -18,12 +18,13 @@ def raw_key(source: str, day: dt.date, source_id: str, extension: str) -> str:
     return f"{partition_prefix(RAW, source, day)}{source_id}{extension}"
 
 
-def staged_key(source: str, day: dt.date, source_id: str) -> str:
-    return f"{partition_prefix(STAGING, source, day)}{source_id}.svdz"
+def svdz_key(area: str, source: str, day: dt.date | str, source_id: str) -> str:
+    """A compressed object's key in `area` (staging, images, or an experiment's own area)."""
+    return f"{area}/{source}/{day if isinstance(day, str) else day.isoformat()}/{source_id}.svdz"
 
 
 def image_key(source: str, day: dt.date, source_id: str) -> str:
-    return f"{partition_prefix(IMAGES, source, day)}{source_id}.svdz"
+    return svdz_key(IMAGES, source, day, source_id)
 
 
 def manifest_key(asset: str, source: str, day: dt.date) -> str:

@@ -37,3 +37,16 @@ def compression_summary(rows: Sequence[dict[str, Any]], seconds: float) -> dict[
             "bits_per_pixel_mean": float(bpp.mean()),
         }
     return summary
+
+
+QUALITY_SHARE = 0.99
+
+
+def quality_check(rows: Sequence[dict[str, Any]], policy: Any) -> tuple[bool, dict[str, float | str]]:
+    """At least 99% of compressed images reach the PSNR target (trivially true for other policies)."""
+    ok = [row for row in rows if row["status"] == "ok"]
+    if policy.kind != "psnr":
+        return True, {"note": f"policy {policy.describe()} sets no PSNR target"}
+    met = sum(1 for row in ok if row["psnr"] >= policy.value - 1e-6)
+    share = met / len(ok) if ok else 1.0
+    return share >= QUALITY_SHARE, {"share_meeting_target": share, "target_db": policy.value, "images": len(ok)}

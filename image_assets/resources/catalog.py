@@ -76,6 +76,15 @@ class Catalog:
     def get(self, doc_id: str) -> dict[str, Any] | None:
         return self.collection.find_one({"_id": doc_id})
 
+    def duplicate_count(self, query: Mapping[str, Any] | None = None) -> int:
+        """Documents beyond the first for any (source, source_id): zero unless the unique index was bypassed."""
+        pipeline = [
+            {"$match": dict(query or {})},
+            {"$group": {"_id": {"source": "$source", "source_id": "$source_id"}, "n": {"$sum": 1}}},
+            {"$match": {"n": {"$gt": 1}}},
+        ]
+        return sum(group["n"] - 1 for group in self.collection.aggregate(pipeline))
+
     def count(self, query: Mapping[str, Any] | None = None) -> int:
         return self.collection.count_documents(dict(query or {}))
 

@@ -64,13 +64,15 @@ class TrackingResource(ConfigurableResource):
             return found.experiment_id
 
     @contextmanager
-    def run(self, run_name: str, tags: Mapping[str, str]) -> Iterator[TrackedRun]:
-        """Open a run, yield it for params/metrics/artifacts, and close it FINISHED or FAILED."""
+    def run(self, run_name: str, tags: Mapping[str, str], *, parent_run_id: str | None = None) -> Iterator[TrackedRun]:
+        """Open a run (nested under `parent_run_id` when given), yield it for params/metrics/artifacts, and
+        close it FINISHED or FAILED."""
         from mlflow.entities import Metric, Param
 
         client = self._client()
         experiment_id = self.experiment_id(client)
-        created = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+        all_tags = dict(tags) | ({"mlflow.parentRunId": parent_run_id} if parent_run_id else {})
+        created = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
         tracked = TrackedRun(created.info.run_id, experiment_id, self.tracking_uri)
         status = "FAILED"
         try:
