@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import AssetSelection, Definitions, define_asset_job
 
 from image_assets.assets import IMAGE_ASSETS
+from image_assets.assets.experiments import compression_experiment_job
 from image_assets.assets.partitions import image_partitions
 from image_assets.resources import build_resources
 from image_assets.schedules import daily_schedules
@@ -18,7 +19,7 @@ image_pipeline_job = define_asset_job(
 
 defs = Definitions(
     assets=IMAGE_ASSETS,
-    jobs=[image_pipeline_job],
+    jobs=[image_pipeline_job, compression_experiment_job],
     schedules=daily_schedules(image_pipeline_job),
     resources=build_resources(),
 )

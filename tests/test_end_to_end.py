@@ -113,6 +113,10 @@ def test_materialize_twice_lands_everything_once(e2e) -> None:
     assert mlrun.data.tags["source"] == "local" and mlrun.data.tags["date"] == "2026-11-26"
     assert mlrun.data.params["policy"] == "psnr"
     assert mlrun.data.metrics["images_ok"] == 3 and mlrun.data.metrics["psnr_mean"] >= 35.0
+    assert mlrun.data.params["layout"] and mlrun.data.params["entropy_coder"].startswith("zstd")
+    assert {a.path for a in client.list_artifacts(mlrun.info.run_id)} == {"rate_distortion.png", "before_after.png"}
+    compressed_meta = result.asset_materializations_for_node("compressed_images")[0].metadata
+    assert compressed_meta["preview"].value.count("data:image/png;base64,") == 2
 
     # Rerun: nothing duplicated.
     run()

@@ -1,7 +1,9 @@
 """compressed_images: SVD-compressed `.svdz` objects, encoded on Spark executors, tracked in MLflow."""
 
+import tempfile
 import time
 from contextlib import nullcontext
+from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -16,7 +18,7 @@ from dagster import (
 
 from image_assets.assets.partitions import IMAGE_BACKFILL_POLICY, describe_refs, image_partitions, partition_refs
 from image_assets.codec import CodecError, RankPolicy
-from image_assets.pipeline import compress, ingest, layout
+from image_assets.pipeline import compress, ingest, layout, reports
 from image_assets.pipeline.manifests import ManifestMissing, read_manifest, write_manifest
 from image_assets.pipeline.summary import compression_summary, quality_check, status_counts
 from image_assets.resources import SparkResource, StorageResource, TrackingResource
@@ -73,7 +75,7 @@ def compressed_images(
     # A backfill gets a parent MLflow run; each partition is a child run beneath it.
     parent = tracking.run(f"backfill {describe_refs(refs)}", base_tags) if len(refs) > 1 else nullcontext()
     run_ids = []
-    with parent as parent_run:
+    with tempfile.TemporaryDirectory(prefix="imgpipe-reports-") as tmp, parent as parent_run:
         for ref in refs:
             part = groups.get((ref.source, ref.day.isoformat()), [])
             write_manifest(store, layout.manifest_key(compress.ASSET, ref.source, ref.day), part,
@@ -84,6 +86,13 @@ def compressed_images(
                               parent_run_id=parent_run.run_id if parent_run else None) as run:
                 run.params.update(params)
                 run.metrics.update(compression_summary(part, elapsed * len(part) / max(len(rows), 1)))
+                folder = Path(tmp) / ref.key.replace("|", "_")
+                target = policy.value if policy.kind == "psnr" else None
+                run.artifacts.append(reports.rate_distortion_plot(part, folder / "rate_distortion.png",
+                                                                  target=target, title=ref.key))
+                grid = reports.before_after_grid(store, part, folder / "before_after.png")
+                if grid is not None:
+                    run.artifacts.append(grid)
             run_ids.append(run.run_id)
 
     summary = compression_summary(rows, elapsed)
@@ -96,6 +105,9 @@ def compressed_images(
             "status_counts": MetadataValue.json(counts),
             **{name: MetadataValue.float(float(value)) for name, value in summary.items()},
             "policy": policy.describe(),
+            "preview": MetadataValue.md(next(
+                (reports.preview_markdown(store, row) for row in rows if row["status"] == "ok"),
+                "_no compressed images_")),
             "mlflow_run_id": run_ids[0] if len(run_ids) == 1 else MetadataValue.json(run_ids),
             "mlflow_experiment": MetadataValue.text(f"{tracking.experiment} at {tracking.tracking_uri}"),
         },

@@ -25,7 +25,6 @@ from image_assets.resources import SparkResource, StorageResource, TrackingResou
 
 EXPERIMENTS_AREA = "experiments"
 EXPERIMENT_TAG = "policy-grid"
-PARENT_TAG = "mlflow.parentRunId"  # what MLflow's UI uses to nest runs
 DEFAULT_POLICIES = ["psnr=30", "psnr=35", "psnr=40", "rank=20", "rank=50"]
 
 
@@ -118,8 +117,9 @@ def compression_experiment(
                 slug = policy_slug(policy)
                 area = f"{EXPERIMENTS_AREA}/{context.run_id}/{slug}"
                 folder = Path(tmp) / slug
-                tags = base_tags | {"role": "policy", "policy": policy.describe(), PARENT_TAG: parent.run_id}
-                with tracking.run(f"{config.source} {day} {policy.describe()}", tags) as child:
+                tags = base_tags | {"role": "policy", "policy": policy.describe()}
+                name = f"{config.source} {day} {policy.describe()}"
+                with tracking.run(name, tags, parent_run_id=parent.run_id) as child:
                     started = time.perf_counter()
                     rows = compress_images(spark.spark_session, storage.spec(), items, policy, output_area=area)
                     summary = compression_summary(rows, time.perf_counter() - started)

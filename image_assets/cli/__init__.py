@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from image_assets.cli.errors import UserError
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The assets use Dagster's (beta) backfill_policy on purpose; the CLI's users need not be told each time.
+    warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 from pathlib import Path
 from typing import Any
 
 from image_assets.cli.errors import UserError
 from image_assets.cli.pipeline_commands import parse_day
 from image_assets.settings import Settings
+
+# Output formats `imgpipe get` writes, the Pillow format name, and the extensions that imply each.
+FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "tiff": "TIFF"}
+EXTENSIONS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
+# Pixel modes each format cannot hold, and what to convert them to.
+MODE_FALLBACKS = {"jpeg": {"LA": "L", "RGBA": "RGB"}, "webp": {"L": "RGB", "LA": "RGBA"}}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,14 +26,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="list cataloged images, newest partition first")
     listing.add_argument("--source")
     listing.add_argument("--date", type=str, help="partition day YYYY-MM-DD")
+    listing.add_argument("--from", dest="date_from", metavar="D1", help="partition days from D1 (inclusive)")
+    listing.add_argument("--to", dest="date_to", metavar="D2", help="partition days up to D2 (inclusive)")
+    listing.add_argument("--min-psnr", metavar="DB", help="only images with PSNR >= DB")
+    listing.add_argument("--photographer", metavar="NAME", help="photographer contains NAME (case-insensitive)")
     listing.add_argument("--limit", type=int, default=0, help="at most N documents (default: all)")
     listing.add_argument("--json", action="store_true", help="one JSON document per line")
     listing.set_defaults(handler=list_command)
 
     get = subparsers.add_parser("get", help="fetch a stored image by catalog id and decode it")
     get.add_argument("id", help="the `id` that `imgpipe catalog list` prints")
-    get.add_argument("-o", "--output", required=True, type=Path, help="output image (format from extension)")
+    get.add_argument("-o", "--output", required=True, type=Path, help="output image")
+    get.add_argument("--format", dest="image_format", metavar="FORMAT",
+                     help=f"one of {', '.join(FORMATS)} (default: from the output's extension)")
+    get.add_argument("--original-size", action="store_true",
+                     help="write at the original photo's width x height, as the catalog records them")
+    get.add_argument("--max-size", metavar="N", help="shrink so the long side is at most N pixels")
     get.set_defaults(handler=get_command)
+
 
 
 def open_catalog_from_env():
@@ -43,12 +61,47 @@ def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(out, default=str))
 
 
-def list_command(args: argparse.Namespace) -> int:
+def number_option(flag: str, text: str, kind: type[int] | type[float]) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise UserError(f"{flag} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise UserError(f"{flag} must be a finite number, got {text!r}")
+    return value
+
+
+def build_query(args: argparse.Namespace) -> dict[str, Any]:
+    """The catalog filter for `catalog list`'s options; the same query runs on MongoDB and mongoeco."""
     query: dict[str, Any] = {}
     if args.source:
         query["source"] = args.source
+    if args.date and (args.date_from or args.date_to):
+        raise UserError("give --date or --from/--to, not both")
     if args.date:
         query["date"] = parse_day(args.date).isoformat()
+    elif args.date_from or args.date_to:
+        start = parse_day(args.date_from) if args.date_from else None
+        end = parse_day(args.date_to) if args.date_to else None
+        if start and end and start > end:
+            raise UserError(f"--from {start} is after --to {end}")
+        # Partition days are stored as ISO strings, so string order is date order.
+        query["date"] = {
+            **({"$gte": start.isoformat()} if start else {}), **({"$lte": end.isoformat()} if end else {})
+        }
+    if args.min_psnr is not None:
+        query["psnr"] = {"$gte": number_option("--min-psnr", args.min_psnr, float)}
+    if args.photographer is not None:
+        if not args.photographer.strip():
+            raise UserError("--photographer needs a name")
+        query["attribution.photographer"] = {"$regex": re.escape(args.photographer.strip()), "$options": "i"}
+    if args.limit < 0:
+        raise UserError(f"--limit must be 0 (all) or more, got {args.limit}")
+    return query
+
+
+def list_command(args: argparse.Namespace) -> int:
+    query = build_query(args)
     catalog = open_catalog_from_env()
     try:
         docs = [public_view(doc) for doc in catalog.find(query, limit=args.limit)]
@@ -67,12 +120,66 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def output_format(output: Path, requested: str | None) -> str:
+    """The format to write: --format if given (it must agree with a known extension), else the extension's."""
+    implied = EXTENSIONS.get(output.suffix.lower())
+    if requested is None:
+        if implied is None:
+            raise UserError(
+                f"cannot tell the image format from {output.name!r}; use a {', '.join(EXTENSIONS)} extension "
+                f"or --format {{{','.join(FORMATS)}}}"
+            )
+        return implied
+    fmt = requested.lower()
+    if fmt == "jpg":
+        fmt = "jpeg"
+    elif fmt == "tif":
+        fmt = "tiff"
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {requested!r}; choose one of {', '.join(FORMATS)}")
+    if output.suffix and implied != fmt:
+        raise UserError(f"--format {fmt} does not match the extension of {output.name!r}")
+    return fmt
+
+
+def max_size_option(args: argparse.Namespace) -> int | None:
+    if args.max_size is None:
+        return None
+    if args.original_size:
+        raise UserError("give --original-size or --max-size, not both")
+    value = number_option("--max-size", args.max_size, int)
+    if value < 1:
+        raise UserError(f"--max-size must be at least 1, got {value}")
+    return value
+
+
+def target_size(
+    doc: dict[str, Any], pixels_size: tuple[int, int], *, doc_id: str, original_size: bool, max_size: int | None
+) -> tuple[int, int]:
+    """(width, height) to write: the catalog's original size, the decoded size capped by max_size, or as is."""
+    width, height = pixels_size
+    if original_size:
+        try:
+            original = int(doc["width"]), int(doc["height"])
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"the catalog has no original width/height for {doc_id!r}") from None
+        if min(original) < 1:
+            raise UserError(f"the catalog's original size for {doc_id!r} is invalid: {original[0]}x{original[1]}")
+        return original
+    if max_size is not None and max(width, height) > max_size:
+        scale = max_size / max(width, height)
+        return max(1, round(width * scale)), max(1, round(height * scale))
+    return width, height
+
+
 def get_command(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from image_assets.codec import CodecError, decode
     from image_assets.resources.storage import open_store
 
+    fmt = output_format(args.output, args.image_format)
+    max_size = max_size_option(args)
     catalog = open_catalog_from_env()
     try:
         doc = catalog.get(args.id)
@@ -89,10 +196,17 @@ def get_command(args: argparse.Namespace) -> int:
         pixels = decode(data)
     except CodecError as exc:
         raise UserError(f"cannot decode {key}: {exc}") from None
+    image = Image.fromarray(pixels)
+    size = target_size(doc, image.size, doc_id=args.id, original_size=args.original_size, max_size=max_size)
+    if size != image.size:
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    fallback = MODE_FALLBACKS.get(fmt, {}).get(image.mode)
+    if fallback:
+        image = image.convert(fallback)
     try:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(args.output)
+        image.save(args.output, format=FORMATS[fmt])
     except (ValueError, OSError) as exc:
         raise UserError(f"cannot write {args.output}: {exc}") from None
-    print(f"wrote {args.output} ({pixels.shape[1]}x{pixels.shape[0]})")
+    print(f"wrote {args.output} ({size[0]}x{size[1]}, {fmt})")
     return 0
