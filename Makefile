@@ -8,12 +8,13 @@ export DAGSTER_HOME ?= $(IMGPIPE_HOME)/dagster
 export AIRFLOW_HOME ?= $(IMGPIPE_HOME)/airflow
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup demo test lint dev bench clean
+.PHONY: help setup demo test lint dev bench clean airflow
 
 help:
 	@echo "make demo   set up, then run the whole pipeline for the local source and today's partition"
 	@echo "make test   set up, then run ruff and the whole test suite"
 	@echo "make dev    Dagster UI on http://127.0.0.1:3000 (same instance as the demo)"
+	@echo "make airflow  Airflow 3 standalone on http://127.0.0.1:8080 with the exported DAGs"
 	@echo "make bench  benchmarks (codec speed and size against JPEG/WebP)"
 
 setup:
@@ -40,3 +41,13 @@ bench: setup
 
 clean:
 	rm -rf .data spark-warehouse mlruns
+
+# Airflow UI on http://127.0.0.1:8080 with the exported DAGs (airflow_bridge/dags); user admin, password in
+# $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated. Tasks run in-process against $(DAGSTER_HOME)
+# unless IMGPIPE_AIRFLOW_MODE=remote (see airflow_bridge/README.md).
+airflow: setup
+	@mkdir -p "$(AIRFLOW_HOME)" "$(DAGSTER_HOME)"
+	AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/airflow_bridge/dags" AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 AIRFLOW__API__BASE_URL=http://127.0.0.1:8080 \
+	AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=120 AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT=180 \
+	SPARK_LOCAL_IP=127.0.0.1 PATH="$(CURDIR)/$(VENV):$$PATH" $(VENV)/airflow standalone

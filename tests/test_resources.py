@@ -93,3 +93,25 @@ def test_settings_defaults_and_overrides(tmp_path) -> None:
                               "MLFLOW_TRACKING_URI": "http://mlflow:5000"})
     assert (real.storage_url, real.mongodb_uri, real.spark_master, real.mlflow_tracking_uri) == (
         "gs://b/p", "mongodb://db:27017", "spark://m:7077", "http://mlflow:5000")
+
+
+def test_concurrent_upserts_of_the_same_documents_converge(mongodb_uri) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    database = f"race{uuid.uuid4().hex[:8]}"
+    docs = [{"_id": f"local:{i}", "source": "local", "source_id": str(i), "partition_key": "p", "date": "d"}
+            for i in range(300)]
+
+    def write(_: int) -> dict[str, int]:
+        catalog = open_catalog(mongodb_uri, database, "unused")
+        try:
+            return catalog.upsert(docs)
+        finally:
+            catalog.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(write, range(4)))
+    catalog = open_catalog(mongodb_uri, database, "unused")
+    assert catalog.count() == 300 and catalog.duplicate_count() == 0
+    assert sum(r["inserted"] for r in results) == 300  # each document inserted exactly once across the writers
+    catalog.close()

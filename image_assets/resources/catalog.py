@@ -12,9 +12,11 @@ from typing import Any
 
 from dagster import ConfigurableResource
 from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.errors import BulkWriteError
 
 COLLECTION = "images"
 BATCH = 500
+DUPLICATE_KEY = 11000
 
 
 def document_id(source: str, source_id: str) -> str:
@@ -43,9 +45,9 @@ class Catalog:
         def flush() -> None:
             nonlocal inserted, updated
             if batch:
-                result = self.collection.bulk_write(batch, ordered=False)
-                inserted += result.upserted_count
-                updated += result.modified_count
+                result = self._bulk_upsert(batch)
+                inserted += result[0]
+                updated += result[1]
                 batch.clear()
 
         for doc in documents:
@@ -55,6 +57,21 @@ class Catalog:
                 flush()
         flush()
         return {"inserted": inserted, "updated": updated}
+
+    def _bulk_upsert(self, operations: list[UpdateOne]) -> tuple[int, int]:
+        """One unordered bulk write; upserts that lost an insert race to a concurrent run (E11000) are
+        retried once, when they match the winner's document and become plain updates."""
+        try:
+            result = self.collection.bulk_write(operations, ordered=False)
+            return result.upserted_count, result.modified_count
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not errors or any(error.get("code") != DUPLICATE_KEY for error in errors):
+                raise
+            retry = [operations[error["index"]] for error in errors]
+            again = self.collection.bulk_write(retry, ordered=False)
+            upserted, modified = exc.details.get("nUpserted", 0), exc.details.get("nModified", 0)
+            return upserted + again.upserted_count, modified + again.modified_count
 
     def remove_stale(self, partition_key: str, keep_ids: Iterable[str]) -> int:
         """Delete the partition's documents that the latest run no longer produced."""

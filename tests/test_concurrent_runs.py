@@ -1,0 +1,59 @@
+"""Two runs of the same partition at once converge on one set of objects and documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from dagster import DagsterInstance, materialize
+from pymongo import MongoClient
+
+from image_assets.assets import IMAGE_ASSETS
+from image_assets.pipeline import layout
+from image_assets.resources import build_resources
+from image_assets.resources.storage import open_store
+from image_assets.settings import Settings
+from image_assets.sources.local import BUNDLED_PHOTOS
+
+DAY = dt.date(2026, 11, 21)
+PHOTOS = ["chelsea.png", "coffee.png", "rocket.jpg", "camera.png"]
+
+
+def test_concurrent_runs_of_one_partition(tmp_path, monkeypatch, mongodb_uri, spark_resource) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    noon = dt.datetime.combine(DAY, dt.time(12), tzinfo=dt.UTC).timestamp()
+    for name in PHOTOS:
+        shutil.copy(BUNDLED_PHOTOS / name, folder / name)
+        os.utime(folder / name, (noon, noon))
+    monkeypatch.setenv("IMGPIPE_LOCAL_SOURCE", str(folder))
+    database = f"concurrent_{uuid.uuid4().hex[:8]}"
+    settings = Settings.from_env({"IMGPIPE_HOME": str(tmp_path / "home"), "MONGODB_URI": mongodb_uri,
+                                  "IMGPIPE_MONGODB_DB": database})
+    resources = build_resources(settings) | {"spark": spark_resource}
+
+    def run(_: int) -> bool:
+        # Each run has its own (in-memory) Dagster instance, as two run workers would; what they share is
+        # the product's state: object storage, the MongoDB catalog, MLflow and Spark.
+        return materialize(IMAGE_ASSETS, partition_key=f"{DAY}|local", resources=resources,
+                           instance=DagsterInstance.ephemeral(), raise_on_error=False).success
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert list(pool.map(run, range(2))) == [True, True]
+
+    store = open_store(settings.storage_url)
+    objects = sorted(store.list(layout.partition_prefix(layout.IMAGES, "local", DAY)))
+    assert len(objects) == len(PHOTOS)
+    assert list(store.list(layout.partition_prefix(layout.STAGING, "local", DAY))) == []
+    collection = MongoClient(mongodb_uri)[database]["images"]
+    docs = list(collection.find({}))
+    assert len(docs) == len(PHOTOS) == len({(d["source"], d["source_id"]) for d in docs})
+    assert sorted(d["storage"]["key"] for d in docs) == objects
+    # Every document points at an object that decodes: no torn writes.
+    from image_assets.codec import decode
+
+    for doc in docs:
+        assert decode(store.get(doc["storage"]["key"])).shape[:2] == (doc["height"], doc["width"])
