@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+class ConfigError(ValueError):
+    """An environment variable holds something unusable; the message names it."""
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -23,6 +27,7 @@ class Settings:
     mlflow_artifact_root: str
     mlflow_experiment: str
     spark_master: str
+    spark_conf: dict[str, str]
     dagster_home: Path
 
     @classmethod
@@ -39,8 +44,22 @@ class Settings:
             mlflow_artifact_root=(home / "mlartifacts").as_uri(),
             mlflow_experiment=env.get("IMGPIPE_MLFLOW_EXPERIMENT") or "image-compression",
             spark_master=env.get("SPARK_MASTER") or "local[*]",
+            spark_conf=parse_spark_conf(env.get("IMGPIPE_SPARK_CONF") or ""),
             dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster").expanduser().resolve(),
         )
+
+
+def parse_spark_conf(text: str) -> dict[str, str]:
+    """IMGPIPE_SPARK_CONF: extra Spark settings as `key=value` pairs separated by commas or newlines."""
+    conf: dict[str, str] = {}
+    for item in text.replace("\n", ",").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().startswith("spark."):
+            raise ConfigError(f"IMGPIPE_SPARK_CONF entries look like spark.key=value, not {item.strip()!r}")
+        conf[key.strip()] = value.strip()
+    return conf
 
 
 def ensure_dagster_home(settings: Settings) -> Path:

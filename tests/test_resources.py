@@ -91,6 +91,10 @@ def test_settings_defaults_and_overrides(tmp_path) -> None:
     real = Settings.from_env({"IMGPIPE_HOME": str(tmp_path), "IMGPIPE_BUCKET": "gs://b/p",
                               "MONGODB_URI": "mongodb://db:27017", "SPARK_MASTER": "spark://m:7077",
                               "MLFLOW_TRACKING_URI": "http://mlflow:5000"})
+    conf = Settings.from_env({"IMGPIPE_SPARK_CONF": "spark.executor.memory=4g, spark.executor.cores=2"}).spark_conf
+    assert conf == {"spark.executor.memory": "4g", "spark.executor.cores": "2"}
+    with pytest.raises(ValueError, match=r"spark\.key=value"):
+        Settings.from_env({"IMGPIPE_SPARK_CONF": "executor.memory=4g"})
     assert (real.storage_url, real.mongodb_uri, real.spark_master, real.mlflow_tracking_uri) == (
         "gs://b/p", "mongodb://db:27017", "spark://m:7077", "http://mlflow:5000")
 

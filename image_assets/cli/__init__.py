@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Sequence
 
 from image_assets.cli.errors import UserError
+from image_assets.settings import ConfigError
 
 COMMAND_MODULES = (
     "image_assets.cli.pipeline_commands",
@@ -47,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"imgpipe: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ConfigError as exc:
+        print(f"imgpipe: configuration error: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `imgpipe catalog list | head`
         sys.stderr.close()
         return 0

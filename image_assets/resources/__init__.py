@@ -36,5 +36,5 @@ def build_resources(settings: Settings | None = None, env: Mapping[str, str] | N
             artifact_root=None if settings.mlflow_tracking_uri.startswith(("http", "databricks"))
             else settings.mlflow_artifact_root,
         ),
-        "spark": make_spark_resource(settings.spark_master),
+        "spark": make_spark_resource(settings.spark_master, settings.spark_conf),
     }

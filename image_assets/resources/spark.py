@@ -21,7 +21,7 @@ ARROW_BATCH_ROWS = 4
 ONE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def spark_config(master: str) -> dict[str, Any]:
+def spark_config(master: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
     conf: dict[str, Any] = {
         "spark.master": master,
         "spark.app.name": "imgpipe",
@@ -41,7 +41,7 @@ def spark_config(master: str) -> dict[str, Any]:
             "spark.ui.enabled": "false",
             "spark.sql.shuffle.partitions": "8",
         })
-    return conf
+    return conf | dict(extra or {})
 
 
 class SparkResource(LazyPySparkResource):
@@ -61,5 +61,5 @@ class SparkResource(LazyPySparkResource):
         return int(self.spark_context.defaultParallelism)
 
 
-def make_spark_resource(master: str) -> SparkResource:
-    return SparkResource(spark_config=spark_config(master))
+def make_spark_resource(master: str, extra: dict[str, str] | None = None) -> SparkResource:
+    return SparkResource(spark_config=spark_config(master, extra))
