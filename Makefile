@@ -44,7 +44,7 @@ clean:
 
 # Airflow UI on http://127.0.0.1:8080 with the exported DAGs (airflow_bridge/dags); user admin, password in
 # $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated. Tasks run in-process against $(DAGSTER_HOME)
-# unless IMGPIPE_AIRFLOW_MODE=remote (see airflow_bridge/README.md).
+# unless IMGPIPE_AIRFLOW_MODE=remote (see README.md, "Airflow").
 airflow: setup
 	@mkdir -p "$(AIRFLOW_HOME)" "$(DAGSTER_HOME)"
 	AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/airflow_bridge/dags" AIRFLOW__CORE__LOAD_EXAMPLES=False \

@@ -1,6 +1,6 @@
 """Source names and the one factory that builds a Source from the environment.
 
-Every setting has an environment variable (documented in `image_assets/sources/README.md`); keys are
+Every setting has an environment variable (documented in README.md, "Image sources"); keys are
 read here and nowhere else, and never appear in an error message.
 """
 
