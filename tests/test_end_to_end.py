@@ -117,6 +117,7 @@ def test_materialize_twice_lands_everything_once(e2e) -> None:
     assert {a.path for a in client.list_artifacts(mlrun.info.run_id)} == {"rate_distortion.png", "before_after.png"}
     compressed_meta = result.asset_materializations_for_node("compressed_images")[0].metadata
     assert compressed_meta["preview"].value.count("data:image/png;base64,") == 2
+    assert f"runs/{mlrun.info.run_id}" in compressed_meta["mlflow_run"].value
 
     # Rerun: nothing duplicated.
     run()

@@ -74,7 +74,7 @@ def compressed_images(
     params = policy.as_params() | compress.codec_params(rows)
     # A backfill gets a parent MLflow run; each partition is a child run beneath it.
     parent = tracking.run(f"backfill {describe_refs(refs)}", base_tags) if len(refs) > 1 else nullcontext()
-    run_ids = []
+    runs = []
     with tempfile.TemporaryDirectory(prefix="imgpipe-reports-") as tmp, parent as parent_run:
         for ref in refs:
             part = groups.get((ref.source, ref.day.isoformat()), [])
@@ -93,7 +93,7 @@ def compressed_images(
                 grid = reports.before_after_grid(store, part, folder / "before_after.png")
                 if grid is not None:
                     run.artifacts.append(grid)
-            run_ids.append(run.run_id)
+            runs.append(run)
 
     summary = compression_summary(rows, elapsed)
     counts = status_counts(rows)
@@ -108,8 +108,9 @@ def compressed_images(
             "preview": MetadataValue.md(next(
                 (reports.preview_markdown(store, row) for row in rows if row["status"] == "ok"),
                 "_no compressed images_")),
-            "mlflow_run_id": run_ids[0] if len(run_ids) == 1 else MetadataValue.json(run_ids),
-            "mlflow_experiment": MetadataValue.text(f"{tracking.experiment} at {tracking.tracking_uri}"),
+            "mlflow_run_id": runs[0].run_id if len(runs) == 1 else MetadataValue.json([r.run_id for r in runs]),
+            "mlflow_run": MetadataValue.url(runs[0].link) if runs[0].link.startswith("http")
+            else MetadataValue.text(runs[0].link),
         },
         check_results=[AssetCheckResult(check_name=QUALITY_CHECK, passed=passed, metadata=check_metadata)],
     )

@@ -31,6 +31,13 @@ class TrackedRun:
     def ui_path(self) -> str:
         return f"#/experiments/{self.experiment_id}/runs/{self.run_id}"
 
+    @property
+    def link(self) -> str:
+        """A browser link when the tracking server is HTTP(S); otherwise where to point `mlflow ui`."""
+        if self.tracking_uri.startswith(("http://", "https://")):
+            return f"{self.tracking_uri.rstrip('/')}/{self.ui_path}"
+        return f"{self.tracking_uri} {self.ui_path} (mlflow ui --backend-store-uri {self.tracking_uri})"
+
 
 class TrackingResource(ConfigurableResource):
     """Where compression runs are recorded (MLFLOW_TRACKING_URI, or SQLite under IMGPIPE_HOME)."""
