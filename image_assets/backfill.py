@@ -74,6 +74,7 @@ def run_backfill(plan: BackfillPlan, *, on_step: Callable[[str], None] | None = 
     from dagster import DagsterEventType, DagsterInstance
 
     from image_assets.definitions import defs
+    from image_assets.demo import QUIET_LOGS
     from image_assets.settings import Settings, ensure_dagster_home
 
     ensure_dagster_home(Settings.from_env())
@@ -87,7 +88,7 @@ def run_backfill(plan: BackfillPlan, *, on_step: Callable[[str], None] | None = 
             try:
                 result = job.execute_in_process(
                     instance=instance, run_id=run_id, tags=plan.tags(), raise_on_error=False,
-                    run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                    run_config=QUIET_LOGS,
                 )
                 outcome["success"] = result.success
                 failures = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
