@@ -18,6 +18,11 @@ from image_assets.sources.base import ImageRecord, SourceError
 from image_assets.sources.settings import PartitionLimits
 
 
+def utc_now() -> dt.datetime:
+    """The default clock of the dated sources (tests pass their own)."""
+    return dt.datetime.now(dt.UTC)
+
+
 @dataclass(frozen=True)
 class FeedItem:
     """One listed item: `created` (UTC) picks the day, `feed_time` (UTC, >= created) decides when to stop."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from image_assets.sources.base import Download, DownloadError, ImageRecord, Source, SourceError
+from image_assets.sources.dated import utc_now
 from image_assets.sources.fetch import HostAllowlist, ImageFetcher
 from image_assets.sources.http import ApiClient, Throttle
 from image_assets.sources.settings import HttpSettings, PartitionLimits
@@ -23,9 +24,6 @@ DEFAULT_IMAGE_HOSTS = ("images.pexels.com",)
 CURATED = "curated"
 MAX_PER_PAGE = 80
 
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class PexelsSource(Source):

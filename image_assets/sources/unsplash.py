@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 from image_assets.sources import statuses
 from image_assets.sources.base import Download, DownloadError, ImageRecord, Source, SourceError
-from image_assets.sources.dated import FeedItem, select_day
+from image_assets.sources.dated import FeedItem, select_day, utc_now
 from image_assets.sources.fetch import HostAllowlist, ImageFetcher
 from image_assets.sources.http import ApiClient, Throttle
 from image_assets.sources.settings import HttpSettings, PartitionLimits
@@ -26,9 +26,6 @@ DEFAULT_IMAGE_HOSTS = ("images.unsplash.com",)
 PER_PAGE = 30  # the API maximum
 QUOTA_WINDOW = 3600.0  # hourly quota, and no reset header to say when it rolls over
 
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def parse_time(value: Any) -> dt.datetime | None:

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from image_assets.sources import statuses
 from image_assets.sources.base import Download, DownloadError, ImageRecord, Source, SourceError
-from image_assets.sources.dated import FeedItem, select_day
+from image_assets.sources.dated import FeedItem, select_day, utc_now
 from image_assets.sources.fetch import HostAllowlist, ImageFetcher
 from image_assets.sources.http import ApiClient, ApiError, Throttle
 from image_assets.sources.settings import HttpSettings, PartitionLimits
@@ -27,9 +27,6 @@ DEFAULT_API_URL = "https://wallhaven.cc/api/v1"
 DEFAULT_IMAGE_HOSTS = ("w.wallhaven.cc",)
 DEFAULT_INTERVAL = 1.4  # 45 calls/minute, with margin (gallery-dl waits the same)
 
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def parse_local_time(value: Any, zone: dt.tzinfo) -> dt.datetime | None:
