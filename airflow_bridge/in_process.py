@@ -31,8 +31,12 @@ class InProcessExecutor:
         # Rebind resources from the environment now: `defs` chose its resources when the DAG file was parsed.
         fresh = Definitions(assets=defs.assets, jobs=defs.jobs, resources=build_resources(settings))
         job = fresh.resolve_job_def(request.job_name)
-        log.info("materializing %s for %s in-process (DAGSTER_HOME=%s)",
-                 "/".join(request.asset_key), request.partition_key, home)
+        log.info(
+            "materializing %s for %s in-process (DAGSTER_HOME=%s)",
+            "/".join(request.asset_key),
+            request.partition_key,
+            home,
+        )
         with open_instance(home) as instance:
             result = job.execute_in_process(
                 instance=instance,

@@ -162,14 +162,22 @@ def plan_dags(defs: Any, job_name: str = JOB_NAME, defaults: TaskDefaults | None
         raise TypeError(f"job {job_name} needs one time-window and one static dimension")
     window = date_dim.partitions_def
     schedule = DailySchedule(
-        cron=window.cron_schedule, timezone=str(window.timezone), start=window.start.date(),
-        end_offset=window.end_offset, fmt=window.fmt,
+        cron=window.cron_schedule,
+        timezone=str(window.timezone),
+        start=window.start.date(),
+        end_offset=window.end_offset,
+        fmt=window.fmt,
     )
     tasks = tuple(_task_plan(graph.get(key), set(keys), defaults) for key in keys)
     return [
         DagPlan(
-            dag_id=dag_id_for(source), source=source, job_name=job_name, date_dimension=date_dim.name,
-            source_dimension=source_dim.name, schedule=schedule, tasks=tasks,
+            dag_id=dag_id_for(source),
+            source=source,
+            job_name=job_name,
+            date_dimension=date_dim.name,
+            source_dimension=source_dim.name,
+            schedule=schedule,
+            tasks=tasks,
         )
         for source in source_dim.partitions_def.get_partition_keys()
     ]

@@ -103,15 +103,23 @@ class RemoteSettings:
 
 class RemoteExecutor:
     def __init__(
-        self, settings: RemoteSettings, session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+        self,
+        settings: RemoteSettings,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings, self.session, self.sleep, self.clock = settings, session or requests.Session(), sleep, clock
 
     def run(self, request: AssetRun) -> str:
         run_id = self.launch(request)
-        log.info("launched Dagster run %s on %s for %s %s", run_id, self.settings.url,
-                 "/".join(request.asset_key), request.partition_key)
+        log.info(
+            "launched Dagster run %s on %s for %s %s",
+            run_id,
+            self.settings.url,
+            "/".join(request.asset_key),
+            request.partition_key,
+        )
         try:
             status = self.wait(run_id)
         except BaseException:  # Airflow's execution timeout or a kill: do not leave the run behind
@@ -147,8 +155,10 @@ class RemoteExecutor:
             if result["status"] in TERMINAL:
                 return result["status"]
             if self.clock() >= deadline:
-                raise TimeoutError(f"Dagster run {run_id} still {result['status']} after "
-                                   f"{self.settings.run_timeout_s:.0f} s (IMGPIPE_DAGSTER_RUN_TIMEOUT_S)")
+                raise TimeoutError(
+                    f"Dagster run {run_id} still {result['status']} after "
+                    f"{self.settings.run_timeout_s:.0f} s (IMGPIPE_DAGSTER_RUN_TIMEOUT_S)"
+                )
             self.sleep(self.settings.poll_interval_s)
 
     def errors(self, run_id: str) -> list[str]:
@@ -180,14 +190,18 @@ class RemoteExecutor:
     def query(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
         try:
             response = self.session.post(
-                f"{self.settings.url}/graphql", json={"query": document, "variables": variables},
-                headers=dict(self.settings.headers), timeout=self.settings.request_timeout_s,
+                f"{self.settings.url}/graphql",
+                json={"query": document, "variables": variables},
+                headers=dict(self.settings.headers),
+                timeout=self.settings.request_timeout_s,
             )
         except requests.RequestException as exc:
             raise RemoteDagsterError(f"cannot reach Dagster at {self.settings.url}: {type(exc).__name__}") from None
         if response.status_code in (401, 403):
-            raise RemoteDagsterError(f"Dagster at {self.settings.url} refused the credentials "
-                                     f"(HTTP {response.status_code}); check IMGPIPE_DAGSTER_HEADERS")
+            raise RemoteDagsterError(
+                f"Dagster at {self.settings.url} refused the credentials "
+                f"(HTTP {response.status_code}); check IMGPIPE_DAGSTER_HEADERS"
+            )
         if not response.ok:
             raise RemoteDagsterError(f"Dagster at {self.settings.url} answered HTTP {response.status_code}")
         body = response.json()

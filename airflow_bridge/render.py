@@ -22,8 +22,12 @@ class DagsterAssetOperator(BaseOperator):
     def execute(self, context: Context) -> str:
         ti = context["ti"]
         run = AirflowRun(
-            dag_id=ti.dag_id, task_id=ti.task_id, run_id=context["run_id"], try_number=ti.try_number,
-            interval_start=context.get("data_interval_start"), logical_date=context.get("logical_date"),
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=context["run_id"],
+            try_number=ti.try_number,
+            interval_start=context.get("data_interval_start"),
+            logical_date=context.get("logical_date"),
         )
         try:
             return run_task(self.dag_plan, self.task_plan, run)

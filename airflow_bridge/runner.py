@@ -38,16 +38,21 @@ def run_tags(run: AirflowRun) -> dict[str, str]:
 def asset_run(dag: DagPlan, task: TaskPlan, run: AirflowRun) -> AssetRun:
     """Raises PartitionOutOfRange when the run's day has no partition (before anything is launched)."""
     key = dag.partition_for(run.interval_start, run.logical_date)
-    return AssetRun(job_name=dag.job_name, asset_key=task.asset_key, partition_key=key,
-                    tags=dag.partition_tags(key) | run_tags(run))
+    return AssetRun(
+        job_name=dag.job_name, asset_key=task.asset_key, partition_key=key, tags=dag.partition_tags(key) | run_tags(run)
+    )
 
 
 def run_task(
-    dag: DagPlan, task: TaskPlan, run: AirflowRun,
-    env: Mapping[str, str] | None = None, executor: Executor | None = None,
+    dag: DagPlan,
+    task: TaskPlan,
+    run: AirflowRun,
+    env: Mapping[str, str] | None = None,
+    executor: Executor | None = None,
 ) -> str:
     request = asset_run(dag, task, run)
     mode = ExecutionMode.from_env(env)
-    log.info("%s.%s → Dagster %s[%s] (mode %s)", run.dag_id, run.task_id, task.asset_name,
-             request.partition_key, mode.value)
+    log.info(
+        "%s.%s → Dagster %s[%s] (mode %s)", run.dag_id, run.task_id, task.asset_name, request.partition_key, mode.value
+    )
     return (executor or executor_for(mode, env)).run(request)

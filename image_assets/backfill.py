@@ -87,7 +87,10 @@ def run_backfill(plan: BackfillPlan, *, on_step: Callable[[str], None] | None = 
         def execute() -> None:
             try:
                 result = job.execute_in_process(
-                    instance=instance, run_id=run_id, tags=plan.tags(), raise_on_error=False,
+                    instance=instance,
+                    run_id=run_id,
+                    tags=plan.tags(),
+                    raise_on_error=False,
                     run_config=QUIET_LOGS,
                 )
                 outcome["success"] = result.success

@@ -11,8 +11,12 @@ import tempfile
 from pathlib import Path
 
 _SCRATCH = Path(tempfile.mkdtemp(prefix="imgpipe-tests-"))
-for _name, _sub in {"IMGPIPE_HOME": "imgpipe", "DAGSTER_HOME": "dagster", "AIRFLOW_HOME": "airflow",
-                    "MPLCONFIGDIR": "mpl"}.items():
+for _name, _sub in {
+    "IMGPIPE_HOME": "imgpipe",
+    "DAGSTER_HOME": "dagster",
+    "AIRFLOW_HOME": "airflow",
+    "MPLCONFIGDIR": "mpl",
+}.items():
     os.environ[_name] = str(_SCRATCH / _sub)
     (_SCRATCH / _sub).mkdir(parents=True, exist_ok=True)
 for _name in ("MONGODB_URI", "IMGPIPE_BUCKET", "MLFLOW_TRACKING_URI", "SPARK_MASTER", "IMGPIPE_LOCAL_SOURCE"):

@@ -26,7 +26,11 @@ def dagster_dev(env: Mapping[str, str], log_path: Path, timeout: float = 120.0) 
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
         try:

@@ -34,11 +34,16 @@ def api(monkeypatch) -> HTTPServer:
     server.start()
     base = server.url_for("").rstrip("/")
     for name, value in {
-        "PEXELS_API_KEY": "px-test-key", "PEXELS_API_URL": f"{base}/v1",
-        "UNSPLASH_ACCESS_KEY": "us-test-key", "UNSPLASH_API_URL": base,
-        "WALLHAVEN_API_URL": f"{base}/api/v1", "WALLHAVEN_DETAILS": "0",
+        "PEXELS_API_KEY": "px-test-key",
+        "PEXELS_API_URL": f"{base}/v1",
+        "UNSPLASH_ACCESS_KEY": "us-test-key",
+        "UNSPLASH_API_URL": base,
+        "WALLHAVEN_API_URL": f"{base}/api/v1",
+        "WALLHAVEN_DETAILS": "0",
         "IMGPIPE_ALLOWED_IMAGE_HOSTS": f"127.0.0.1:{server.port}",
-        "IMGPIPE_REQUEST_INTERVAL": "0", "IMGPIPE_BACKOFF_BASE": "0.01", "IMGPIPE_BACKOFF_CAP": "0.05",
+        "IMGPIPE_REQUEST_INTERVAL": "0",
+        "IMGPIPE_BACKOFF_BASE": "0.01",
+        "IMGPIPE_BACKOFF_CAP": "0.05",
     }.items():
         monkeypatch.setenv(name, value)
     images = {"chelsea.png": photo_jpeg("chelsea.png"), "coffee.png": photo_jpeg("coffee.png")}
@@ -70,7 +75,8 @@ def api(monkeypatch) -> HTTPServer:
         wallhaven_item("zz99yy", "2024-04-30 08:00:00", base),
     ]
     server.expect_request("/api/v1/search").respond_with_json(
-        {"data": items, "meta": {"current_page": 1, "last_page": 1, "per_page": 24, "total": 2}})
+        {"data": items, "meta": {"current_page": 1, "last_page": 1, "per_page": 24, "total": 2}}
+    )
     server.expect_request("/full/ab/wallhaven-ab12cd.jpg").respond_with_handler(image("chelsea.png"))
     yield server
     server.clear()

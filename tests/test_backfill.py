@@ -42,8 +42,12 @@ def materialized_partitions(instance: DagsterInstance, asset: str) -> set[str]:
 def instance_env(tmp_path, monkeypatch):
     days = [dt.date(2026, 11, 20) + dt.timedelta(days=i) for i in range(6)]
     photos_on(tmp_path / "photos", days)
-    env = {"DAGSTER_HOME": str(tmp_path / "dagster"), "IMGPIPE_HOME": str(tmp_path / "home"),
-           "IMGPIPE_LOCAL_SOURCE": str(tmp_path / "photos"), "SPARK_MASTER": "local[2]"}
+    env = {
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "IMGPIPE_HOME": str(tmp_path / "home"),
+        "IMGPIPE_LOCAL_SOURCE": str(tmp_path / "photos"),
+        "SPARK_MASTER": "local[2]",
+    }
     (tmp_path / "dagster").mkdir()
     for name, value in env.items():
         monkeypatch.setenv(name, value)

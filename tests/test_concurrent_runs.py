@@ -31,15 +31,21 @@ def test_concurrent_runs_of_one_partition(tmp_path, monkeypatch, mongodb_uri, sp
         os.utime(folder / name, (noon, noon))
     monkeypatch.setenv("IMGPIPE_LOCAL_SOURCE", str(folder))
     database = f"concurrent_{uuid.uuid4().hex[:8]}"
-    settings = Settings.from_env({"IMGPIPE_HOME": str(tmp_path / "home"), "MONGODB_URI": mongodb_uri,
-                                  "IMGPIPE_MONGODB_DB": database})
+    settings = Settings.from_env(
+        {"IMGPIPE_HOME": str(tmp_path / "home"), "MONGODB_URI": mongodb_uri, "IMGPIPE_MONGODB_DB": database}
+    )
     resources = build_resources(settings) | {"spark": spark_resource}
 
     def run(_: int) -> bool:
         # Each run has its own (in-memory) Dagster instance, as two run workers would; what they share is
         # the product's state: object storage, the MongoDB catalog, MLflow and Spark.
-        return materialize(IMAGE_ASSETS, partition_key=f"{DAY}|local", resources=resources,
-                           instance=DagsterInstance.ephemeral(), raise_on_error=False).success
+        return materialize(
+            IMAGE_ASSETS,
+            partition_key=f"{DAY}|local",
+            resources=resources,
+            instance=DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        ).success
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         assert list(pool.map(run, range(2))) == [True, True]

@@ -29,8 +29,12 @@ def test_ui_lists_assets_and_materializes_a_local_partition(tmp_path, scratch) -
     os.utime(photos / "chelsea.png", (noon, noon))
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
-    env = {"DAGSTER_HOME": str(dagster_home), "IMGPIPE_HOME": str(tmp_path / "home"),
-           "IMGPIPE_LOCAL_SOURCE": str(photos), "SPARK_MASTER": "local[2]"}
+    env = {
+        "DAGSTER_HOME": str(dagster_home),
+        "IMGPIPE_HOME": str(tmp_path / "home"),
+        "IMGPIPE_LOCAL_SOURCE": str(photos),
+        "SPARK_MASTER": "local[2]",
+    }
 
     with dagster_dev(env, tmp_path / "dagster-dev.log") as url:
         nodes = {"/".join(n["assetKey"]["path"]): n for n in graphql(url, ASSETS_QUERY)["assetNodes"]}
@@ -41,12 +45,17 @@ def test_ui_lists_assets_and_materializes_a_local_partition(tmp_path, scratch) -
         assert "2026-11-25" in dims["date"]
 
         # What the UI's "Materialize" button sends for one partition of the asset job.
-        tags = [{"key": "dagster/partition", "value": "2026-11-25|local"},
-                {"key": "dagster/partition/date", "value": "2026-11-25"},
-                {"key": "dagster/partition/source", "value": "local"}]
+        tags = [
+            {"key": "dagster/partition", "value": "2026-11-25|local"},
+            {"key": "dagster/partition/date", "value": "2026-11-25"},
+            {"key": "dagster/partition/source", "value": "local"},
+        ]
         params = {
-            "selector": {"repositoryLocationName": "image_assets", "repositoryName": "__repository__",
-                         "jobName": "image_pipeline"},
+            "selector": {
+                "repositoryLocationName": "image_assets",
+                "repositoryName": "__repository__",
+                "jobName": "image_pipeline",
+            },
             "executionMetadata": {"tags": tags},
             "runConfigData": {},
         }

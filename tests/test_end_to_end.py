@@ -48,12 +48,14 @@ def e2e(request, tmp_path, monkeypatch, mongodb_uri, spark_resource):
     place(folder, "other-day.png", DAY - dt.timedelta(days=1), (BUNDLED_PHOTOS / "camera.png").read_bytes())
     monkeypatch.setenv("IMGPIPE_LOCAL_SOURCE", str(folder))
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
-    settings = Settings.from_env({
-        "IMGPIPE_HOME": str(tmp_path / "home"),
-        "IMGPIPE_BUCKET": f"gs://{GCS_BUCKET}/{prefix}",
-        "MONGODB_URI": mongodb_uri,
-        "IMGPIPE_MONGODB_DB": prefix.replace("-", "_"),
-    })
+    settings = Settings.from_env(
+        {
+            "IMGPIPE_HOME": str(tmp_path / "home"),
+            "IMGPIPE_BUCKET": f"gs://{GCS_BUCKET}/{prefix}",
+            "MONGODB_URI": mongodb_uri,
+            "IMGPIPE_MONGODB_DB": prefix.replace("-", "_"),
+        }
+    )
     resources = build_resources(settings) | {"spark": spark_resource}
     instance = DagsterInstance.ephemeral()
 

@@ -40,8 +40,9 @@ def partition(tmp_path_factory, spark_resource):
         settings = Settings.from_env()
         resources = build_resources(settings) | {"spark": spark_resource}
         instance = DagsterInstance.ephemeral()
-        result = materialize([raw_images], partition_key=f"{DAY.isoformat()}|local", resources=resources,
-                             instance=instance)
+        result = materialize(
+            [raw_images], partition_key=f"{DAY.isoformat()}|local", resources=resources, instance=instance
+        )
         assert result.success
         yield settings, resources, instance
 
@@ -49,9 +50,12 @@ def partition(tmp_path_factory, spark_resource):
 def run_experiment(partition, raise_on_error: bool = True, **config):
     _, resources, instance = partition
     return compression_experiment_job.execute_in_process(
-        run_config={"ops": {"compression_experiment": {"config": {"source": "local", "date": DAY.isoformat(),
-                                                                   **config}}}},
-        resources=resources, instance=instance, raise_on_error=raise_on_error,
+        run_config={
+            "ops": {"compression_experiment": {"config": {"source": "local", "date": DAY.isoformat(), **config}}}
+        },
+        resources=resources,
+        instance=instance,
+        raise_on_error=raise_on_error,
     )
 
 

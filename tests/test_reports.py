@@ -29,15 +29,36 @@ def compressed(tmp_path_factory):
         store.put(raw_key, data)
         result = compress_image(data, RankPolicy("psnr", 32))
         store.put(staged_key, result.data)
-        rows.append({
-            "source": "local", "date": "2026-11-26", "source_id": name, "status": "ok", "reason": None,
-            "raw_key": raw_key, "staged_key": staged_key, "width": result.width, "height": result.height,
-            "bytes_in": len(data), "bytes_out": len(result.data), "psnr": result.psnr, "ssim": result.ssim,
-            "bits_per_pixel": result.bits_per_pixel,
-        })
-    failed = {"source": "local", "source_id": "broken", "status": "codec_error", "reason": "not an image",
-              "raw_key": "raw/local/2026-11-26/broken.jpg", "staged_key": None, "psnr": None,
-              "bits_per_pixel": None, "bytes_in": 10, "bytes_out": None}
+        rows.append(
+            {
+                "source": "local",
+                "date": "2026-11-26",
+                "source_id": name,
+                "status": "ok",
+                "reason": None,
+                "raw_key": raw_key,
+                "staged_key": staged_key,
+                "width": result.width,
+                "height": result.height,
+                "bytes_in": len(data),
+                "bytes_out": len(result.data),
+                "psnr": result.psnr,
+                "ssim": result.ssim,
+                "bits_per_pixel": result.bits_per_pixel,
+            }
+        )
+    failed = {
+        "source": "local",
+        "source_id": "broken",
+        "status": "codec_error",
+        "reason": "not an image",
+        "raw_key": "raw/local/2026-11-26/broken.jpg",
+        "staged_key": None,
+        "psnr": None,
+        "bits_per_pixel": None,
+        "bytes_in": 10,
+        "bytes_out": None,
+    }
     return store, rows, failed
 
 

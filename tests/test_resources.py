@@ -52,8 +52,9 @@ def test_gcs_store_against_emulator(gcs_host) -> None:
 
 def exercise_catalog(catalog) -> None:
     catalog.upsert([{"_id": "local:a", "source": "local", "source_id": "a", "partition_key": "p", "date": "d"}])
-    catalog.upsert([{"_id": "local:a", "source": "local", "source_id": "a", "partition_key": "p", "date": "d",
-                     "psnr": 35.0}])
+    catalog.upsert(
+        [{"_id": "local:a", "source": "local", "source_id": "a", "partition_key": "p", "date": "d", "psnr": 35.0}]
+    )
     assert catalog.count({"source": "local"}) == 1
     assert catalog.get("local:a")["psnr"] == 35.0
     with pytest.raises(DuplicateKeyError):  # the unique (source, source_id) index is real
@@ -88,23 +89,35 @@ def test_settings_defaults_and_overrides(tmp_path) -> None:
     assert defaults.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert defaults.mlflow_artifact_root.startswith("file://") and str(tmp_path) in defaults.mlflow_artifact_root
     assert defaults.spark_master == "local[*]"
-    real = Settings.from_env({"IMGPIPE_HOME": str(tmp_path), "IMGPIPE_BUCKET": "gs://b/p",
-                              "MONGODB_URI": "mongodb://db:27017", "SPARK_MASTER": "spark://m:7077",
-                              "MLFLOW_TRACKING_URI": "http://mlflow:5000"})
+    real = Settings.from_env(
+        {
+            "IMGPIPE_HOME": str(tmp_path),
+            "IMGPIPE_BUCKET": "gs://b/p",
+            "MONGODB_URI": "mongodb://db:27017",
+            "SPARK_MASTER": "spark://m:7077",
+            "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+        }
+    )
     conf = Settings.from_env({"IMGPIPE_SPARK_CONF": "spark.executor.memory=4g, spark.executor.cores=2"}).spark_conf
     assert conf == {"spark.executor.memory": "4g", "spark.executor.cores": "2"}
     with pytest.raises(ValueError, match=r"spark\.key=value"):
         Settings.from_env({"IMGPIPE_SPARK_CONF": "executor.memory=4g"})
     assert (real.storage_url, real.mongodb_uri, real.spark_master, real.mlflow_tracking_uri) == (
-        "gs://b/p", "mongodb://db:27017", "spark://m:7077", "http://mlflow:5000")
+        "gs://b/p",
+        "mongodb://db:27017",
+        "spark://m:7077",
+        "http://mlflow:5000",
+    )
 
 
 def test_concurrent_upserts_of_the_same_documents_converge(mongodb_uri) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     database = f"race{uuid.uuid4().hex[:8]}"
-    docs = [{"_id": f"local:{i}", "source": "local", "source_id": str(i), "partition_key": "p", "date": "d"}
-            for i in range(300)]
+    docs = [
+        {"_id": f"local:{i}", "source": "local", "source_id": str(i), "partition_key": "p", "date": "d"}
+        for i in range(300)
+    ]
 
     def write(_: int) -> dict[str, int]:
         catalog = open_catalog(mongodb_uri, database, "unused")

@@ -20,15 +20,31 @@ CHELSEA = load_image((BUNDLED_PHOTOS / "chelsea.png").read_bytes())  # 451x300 R
 CAMERA = load_image((BUNDLED_PHOTOS / "camera.png").read_bytes())  # 512x512 grey
 
 
-def document(source: str, sid: str, day: str, psnr: float, photographer: str | None, *,
-             width: int = 451, height: int = 300) -> dict:
+def document(
+    source: str, sid: str, day: str, psnr: float, photographer: str | None, *, width: int = 451, height: int = 300
+) -> dict:
     return {
-        "_id": f"{source}:{sid}", "source": source, "source_id": sid, "partition_key": f"{day}|{source}",
-        "date": day, "storage": {"key": f"images/{source}/{day}/{sid}.svdz", "uri": "", "raw_key": None},
-        "width": width, "height": height, "channels": 3, "bytes_in": 1000, "bytes_out": 100,
-        "psnr": psnr, "ssim": 0.9, "bits_per_pixel": 1.0,
-        "attribution": {"photographer": photographer, "photographer_url": None, "page_url": None,
-                        "image_url": None, "text": None},
+        "_id": f"{source}:{sid}",
+        "source": source,
+        "source_id": sid,
+        "partition_key": f"{day}|{source}",
+        "date": day,
+        "storage": {"key": f"images/{source}/{day}/{sid}.svdz", "uri": "", "raw_key": None},
+        "width": width,
+        "height": height,
+        "channels": 3,
+        "bytes_in": 1000,
+        "bytes_out": 100,
+        "psnr": psnr,
+        "ssim": 0.9,
+        "bits_per_pixel": 1.0,
+        "attribution": {
+            "photographer": photographer,
+            "photographer_url": None,
+            "page_url": None,
+            "image_url": None,
+            "text": None,
+        },
     }
 
 
@@ -96,7 +112,8 @@ def test_list_filters(catalog_env, capsys) -> None:
     # Date range, inclusive at both ends, open at either end.
     assert sorted(listed(capsys, "--from", "2026-11-02", "--to", "2026-11-03")) == ["local:b", "pexels:c"]
     assert sorted(listed(capsys, "--from", "2026-11-04")) == sorted(
-        ["pexels:d", "local:cat", "local:camera", "local:small"])
+        ["pexels:d", "local:cat", "local:camera", "local:small"]
+    )
     assert sorted(listed(capsys, "--to", "2026-11-01")) == ["local:a"]
     assert listed(capsys, "--from", "2026-11-02", "--to", "2026-11-02") == ["local:b"]
 
@@ -110,8 +127,19 @@ def test_list_filters(catalog_env, capsys) -> None:
     assert listed(capsys, "--photographer", ".*") == []
 
     # Everything together, with the old filters and --limit.
-    assert listed(capsys, "--source", "local", "--from", "2026-11-01", "--to", "2026-11-03",
-                  "--min-psnr", "32", "--photographer", "Doe") == ["local:b"]
+    assert listed(
+        capsys,
+        "--source",
+        "local",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-03",
+        "--min-psnr",
+        "32",
+        "--photographer",
+        "Doe",
+    ) == ["local:b"]
     assert listed(capsys, "--photographer", "doe", "--limit", "1") == ["local:b"]  # newest first
     assert listed(capsys, "--date", "2026-11-03") == ["pexels:c"]
 
@@ -119,29 +147,35 @@ def test_list_filters(catalog_env, capsys) -> None:
     assert code == 0 and "pexels:c" in out and "pexels:d" in out and out.rstrip().endswith("2 image(s)")
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--from", "2026-11-03", "--to", "2026-11-01"], "--from 2026-11-03 is after --to 2026-11-01"),
-    (["--date", "2026-11-01", "--from", "2026-11-01"], "give --date or --from/--to, not both"),
-    (["--from", "yesterday"], "invalid date 'yesterday': use YYYY-MM-DD"),
-    (["--min-psnr", "high"], "--min-psnr must be a number, got 'high'"),
-    (["--min-psnr", "nan"], "--min-psnr must be a finite number, got 'nan'"),
-    (["--photographer", "  "], "--photographer needs a name"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--from", "2026-11-03", "--to", "2026-11-01"], "--from 2026-11-03 is after --to 2026-11-01"),
+        (["--date", "2026-11-01", "--from", "2026-11-01"], "give --date or --from/--to, not both"),
+        (["--from", "yesterday"], "invalid date 'yesterday': use YYYY-MM-DD"),
+        (["--min-psnr", "high"], "--min-psnr must be a number, got 'high'"),
+        (["--min-psnr", "nan"], "--min-psnr must be a finite number, got 'nan'"),
+        (["--photographer", "  "], "--photographer needs a name"),
+    ],
+)
 def test_list_errors_are_one_line(home, capsys, argv, message) -> None:
     code, out, err = cli(capsys, "catalog", "list", *argv)
     assert code == 2 and out == ""
     assert err == f"imgpipe: error: {message}\n"
 
 
-@pytest.mark.parametrize(("name", "extra", "pil_format"), [
-    ("cat.png", [], "PNG"),
-    ("cat.jpg", [], "JPEG"),
-    ("cat.jpeg", ["--format", "jpeg"], "JPEG"),
-    ("cat.webp", [], "WEBP"),
-    ("cat.tif", [], "TIFF"),
-    ("cat.TIFF", ["--format", "tiff"], "TIFF"),
-    ("cat", ["--format", "webp"], "WEBP"),
-])
+@pytest.mark.parametrize(
+    ("name", "extra", "pil_format"),
+    [
+        ("cat.png", [], "PNG"),
+        ("cat.jpg", [], "JPEG"),
+        ("cat.jpeg", ["--format", "jpeg"], "JPEG"),
+        ("cat.webp", [], "WEBP"),
+        ("cat.tif", [], "TIFF"),
+        ("cat.TIFF", ["--format", "tiff"], "TIFF"),
+        ("cat", ["--format", "webp"], "WEBP"),
+    ],
+)
 def test_get_writes_each_format(home, tmp_path, capsys, name, extra, pil_format) -> None:
     _, store = home
     out_path = tmp_path / "out" / name
@@ -168,18 +202,29 @@ def test_get_grey_image_in_every_format(home, tmp_path, capsys, name) -> None:
     assert np.abs(grey - CAMERA.astype(np.float64)).mean() < 6
 
 
-@pytest.mark.parametrize(("name", "extra", "message"), [
-    ("x.png", ["--format", "jpeg"], "--format jpeg does not match the extension of 'x.png'"),
-    ("x.gif", ["--format", "png"], "--format png does not match the extension of 'x.gif'"),
-    ("x.png", ["--format", "gif"], "unknown format 'gif'; choose one of png, jpeg, webp, tiff"),
-    ("x.bmp", [], "cannot tell the image format from 'x.bmp'; use a .png, .jpg, .jpeg, .webp, .tif, .tiff "
-                  "extension or --format {png,jpeg,webp,tiff}"),
-    ("x", [], "cannot tell the image format from 'x'; use a .png, .jpg, .jpeg, .webp, .tif, .tiff "
-              "extension or --format {png,jpeg,webp,tiff}"),
-    ("x.png", ["--max-size", "0"], "--max-size must be at least 1, got 0"),
-    ("x.png", ["--max-size", "big"], "--max-size must be an integer, got 'big'"),
-    ("x.png", ["--max-size", "10", "--original-size"], "give --original-size or --max-size, not both"),
-])
+@pytest.mark.parametrize(
+    ("name", "extra", "message"),
+    [
+        ("x.png", ["--format", "jpeg"], "--format jpeg does not match the extension of 'x.png'"),
+        ("x.gif", ["--format", "png"], "--format png does not match the extension of 'x.gif'"),
+        ("x.png", ["--format", "gif"], "unknown format 'gif'; choose one of png, jpeg, webp, tiff"),
+        (
+            "x.bmp",
+            [],
+            "cannot tell the image format from 'x.bmp'; use a .png, .jpg, .jpeg, .webp, .tif, .tiff "
+            "extension or --format {png,jpeg,webp,tiff}",
+        ),
+        (
+            "x",
+            [],
+            "cannot tell the image format from 'x'; use a .png, .jpg, .jpeg, .webp, .tif, .tiff "
+            "extension or --format {png,jpeg,webp,tiff}",
+        ),
+        ("x.png", ["--max-size", "0"], "--max-size must be at least 1, got 0"),
+        ("x.png", ["--max-size", "big"], "--max-size must be an integer, got 'big'"),
+        ("x.png", ["--max-size", "10", "--original-size"], "give --original-size or --max-size, not both"),
+    ],
+)
 def test_get_option_errors_are_one_line(home, tmp_path, capsys, name, extra, message) -> None:
     code, out, err = cli(capsys, "get", "local:cat", "-o", str(tmp_path / name), *extra)
     assert code == 2 and out == ""
@@ -219,6 +264,8 @@ def test_get_unknown_id_and_missing_object(home, tmp_path, capsys) -> None:
     code, _, err = cli(capsys, "get", "local:nope", "-o", str(tmp_path / "x.png"))
     assert code == 2 and err == "imgpipe: error: no image with id 'local:nope'; `imgpipe catalog list` shows the ids\n"
     code, _, err = cli(capsys, "get", "local:a", "-o", str(tmp_path / "x.png"))
-    assert code == 2 and err == ("imgpipe: error: object images/local/2026-11-01/a.svdz for 'local:a' is missing "
-                                 "from storage; rematerialize its partition\n")
+    assert code == 2 and err == (
+        "imgpipe: error: object images/local/2026-11-01/a.svdz for 'local:a' is missing "
+        "from storage; rematerialize its partition\n"
+    )
     assert not (tmp_path / "x.png").exists()

@@ -28,8 +28,11 @@ NO_DUPLICATES = "no_duplicate_documents"
     group_name="images",
     kinds={"mongodb"},
     check_specs=[
-        AssetCheckSpec(OBJECTS_MATCH, asset="image_catalog",
-                       description="every stored object has a catalog document and every document an object"),
+        AssetCheckSpec(
+            OBJECTS_MATCH,
+            asset="image_catalog",
+            description="every stored object has a catalog document and every document an object",
+        ),
         AssetCheckSpec(NO_DUPLICATES, asset="image_catalog", description="one document per (source, source id)"),
     ],
     description="Catalog documents (attribution, storage keys, size, rank, PSNR, timings) per stored image.",
@@ -51,8 +54,9 @@ def image_catalog(
                     for asset in (ingest.ASSET, compress.ASSET, publish.ASSET)
                 ]
             except ManifestMissing as exc:
-                raise Failure(description=f"{ref.key}: upstream manifest {exc} is missing",
-                              allow_retries=False) from None
+                raise Failure(
+                    description=f"{ref.key}: upstream manifest {exc} is missing", allow_retries=False
+                ) from None
             documents = list(build_documents(ref.key, ref.day, *manifests, run_id=context.run_id))
             written = db.upsert(documents)
             totals["inserted"] += written["inserted"]
@@ -62,16 +66,20 @@ def image_catalog(
             totals["documents"] += state.documents
             duplicates += state.duplicate_documents
             if not state.matched:
-                mismatches[ref.key] = {"objects_without_document": state.objects_without_document[:20],
-                                       "documents_without_object": state.documents_without_object[:20]}
+                mismatches[ref.key] = {
+                    "objects_without_document": state.objects_without_document[:20],
+                    "documents_without_object": state.documents_without_object[:20],
+                }
     finally:
         db.close()
     return MaterializeResult(
         metadata={"partitions": describe_refs(refs), **totals},
         check_results=[
-            AssetCheckResult(check_name=OBJECTS_MATCH, passed=not mismatches,
-                             metadata={"mismatches": MetadataValue.json(mismatches)}),
-            AssetCheckResult(check_name=NO_DUPLICATES, passed=duplicates == 0,
-                             metadata={"duplicate_documents": duplicates}),
+            AssetCheckResult(
+                check_name=OBJECTS_MATCH, passed=not mismatches, metadata={"mismatches": MetadataValue.json(mismatches)}
+            ),
+            AssetCheckResult(
+                check_name=NO_DUPLICATES, passed=duplicates == 0, metadata={"duplicate_documents": duplicates}
+            ),
         ],
     )

@@ -44,8 +44,13 @@ class CompressionConfig(Config):
     deps=["raw_images"],
     group_name="images",
     kinds={"spark", "mlflow"},
-    check_specs=[AssetCheckSpec(QUALITY_CHECK, asset="compressed_images",
-                                description="at least 99% of compressed images meet the PSNR target")],
+    check_specs=[
+        AssetCheckSpec(
+            QUALITY_CHECK,
+            asset="compressed_images",
+            description="at least 99% of compressed images meet the PSNR target",
+        )
+    ],
     description="Each raw photo compressed with truncated SVD (.svdz) on Spark, one MLflow run per partition.",
 )
 def compressed_images(
@@ -78,18 +83,21 @@ def compressed_images(
     with tempfile.TemporaryDirectory(prefix="imgpipe-reports-") as tmp, parent as parent_run:
         for ref in refs:
             part = groups.get((ref.source, ref.day.isoformat()), [])
-            write_manifest(store, layout.manifest_key(compress.ASSET, ref.source, ref.day), part,
-                           compress.COMPRESSED_SCHEMA)
+            write_manifest(
+                store, layout.manifest_key(compress.ASSET, ref.source, ref.day), part, compress.COMPRESSED_SCHEMA
+            )
             compress.remove_stale_staging(store, ref.source, ref.day, part)
             tags = base_tags | {"source": ref.source, "date": ref.day.isoformat(), "partition": ref.key}
-            with tracking.run(f"{ref.key} {policy.describe()}", tags,
-                              parent_run_id=parent_run.run_id if parent_run else None) as run:
+            with tracking.run(
+                f"{ref.key} {policy.describe()}", tags, parent_run_id=parent_run.run_id if parent_run else None
+            ) as run:
                 run.params.update(params)
                 run.metrics.update(compression_summary(part, elapsed * len(part) / max(len(rows), 1)))
                 folder = Path(tmp) / ref.key.replace("|", "_")
                 target = policy.value if policy.kind == "psnr" else None
-                run.artifacts.append(reports.rate_distortion_plot(part, folder / "rate_distortion.png",
-                                                                  target=target, title=ref.key))
+                run.artifacts.append(
+                    reports.rate_distortion_plot(part, folder / "rate_distortion.png", target=target, title=ref.key)
+                )
                 grid = reports.before_after_grid(store, part, folder / "before_after.png")
                 if grid is not None:
                     run.artifacts.append(grid)
@@ -105,11 +113,15 @@ def compressed_images(
             "status_counts": MetadataValue.json(counts),
             **{name: MetadataValue.float(float(value)) for name, value in summary.items()},
             "policy": policy.describe(),
-            "preview": MetadataValue.md(next(
-                (reports.preview_markdown(store, row) for row in rows if row["status"] == "ok"),
-                "_no compressed images_")),
+            "preview": MetadataValue.md(
+                next(
+                    (reports.preview_markdown(store, row) for row in rows if row["status"] == "ok"),
+                    "_no compressed images_",
+                )
+            ),
             "mlflow_run_id": runs[0].run_id if len(runs) == 1 else MetadataValue.json([r.run_id for r in runs]),
-            "mlflow_run": MetadataValue.url(runs[0].link) if runs[0].link.startswith("http")
+            "mlflow_run": MetadataValue.url(runs[0].link)
+            if runs[0].link.startswith("http")
             else MetadataValue.text(runs[0].link),
         },
         check_results=[AssetCheckResult(check_name=QUALITY_CHECK, passed=passed, metadata=check_metadata)],

@@ -101,17 +101,28 @@ def compression_experiment(
         raise Failure(description=f"{config.source} {day} has no ok raw images to sample", allow_retries=False)
 
     prefix = experiment_prefix(context.run_id)
-    base_tags = {"source": config.source, "date": day.isoformat(), "dagster_run_id": context.run_id,
-                 "experiment": EXPERIMENT_TAG}
+    base_tags = {
+        "source": config.source,
+        "date": day.isoformat(),
+        "dagster_run_id": context.run_id,
+        "experiment": EXPERIMENT_TAG,
+    }
     results: list[dict[str, Any]] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="imgpipe-experiment-") as tmp, tracking.run(
-            f"experiment {config.source} {day} ({len(policies)} policies)", base_tags | {"role": "parent"}
-        ) as parent:
-            parent.params.update({
-                "source": config.source, "date": day.isoformat(), "sample": len(items),
-                "policies": ",".join(p.describe() for p in policies),
-            })
+        with (
+            tempfile.TemporaryDirectory(prefix="imgpipe-experiment-") as tmp,
+            tracking.run(
+                f"experiment {config.source} {day} ({len(policies)} policies)", base_tags | {"role": "parent"}
+            ) as parent,
+        ):
+            parent.params.update(
+                {
+                    "source": config.source,
+                    "date": day.isoformat(),
+                    "sample": len(items),
+                    "policies": ",".join(p.describe() for p in policies),
+                }
+            )
             all_rows: list[dict[str, Any]] = []
             for policy in policies:
                 slug = policy_slug(policy)
@@ -126,22 +137,30 @@ def compression_experiment(
                     child.params.update(policy.as_params() | {"sample": len(items)})
                     child.metrics.update(summary)
                     target = policy.value if policy.kind == "psnr" else None
-                    child.artifacts.append(reports.rate_distortion_plot(
-                        rows, folder / "rate_distortion.png", target=target, title=f"{policy.describe()}"
-                    ))
+                    child.artifacts.append(
+                        reports.rate_distortion_plot(
+                            rows, folder / "rate_distortion.png", target=target, title=f"{policy.describe()}"
+                        )
+                    )
                     grid = reports.before_after_grid(store, rows, folder / "before_after.png")
                     if grid is not None:
                         child.artifacts.append(grid)
-                context.log.info(f"{policy.describe()}: {summary['images_ok']} ok, "
-                                 f"PSNR {summary.get('psnr_mean', float('nan')):.2f} dB, "
-                                 f"{summary['bytes_out']:,} bytes (MLflow run {child.run_id})")
+                context.log.info(
+                    f"{policy.describe()}: {summary['images_ok']} ok, "
+                    f"PSNR {summary.get('psnr_mean', float('nan')):.2f} dB, "
+                    f"{summary['bytes_out']:,} bytes (MLflow run {child.run_id})"
+                )
                 results.append({"policy": policy.describe(), "mlflow_run_id": child.run_id, **summary})
                 all_rows.extend(row | {"policy": policy.describe()} for row in rows)
             parent.metrics.update({"policies": len(policies), "images": len(items)})
-            parent.artifacts.append(reports.rate_distortion_plot(
-                all_rows, Path(tmp) / "rate_distortion_all.png", group_by="policy",
-                title=f"{config.source} {day}: {len(items)} images × {len(policies)} policies",
-            ))
+            parent.artifacts.append(
+                reports.rate_distortion_plot(
+                    all_rows,
+                    Path(tmp) / "rate_distortion_all.png",
+                    group_by="policy",
+                    title=f"{config.source} {day}: {len(items)} images × {len(policies)} policies",
+                )
+            )
     finally:
         if not config.keep_objects:
             removed = store.delete_prefix(prefix)

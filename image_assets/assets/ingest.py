@@ -41,10 +41,12 @@ def raw_images(context: AssetExecutionContext, config: IngestConfig, storage: St
         context.log.info(f"{ref.key}: {len(records)} records, statuses {status_counts(partition_rows)}")
         rows += partition_rows
     counts = status_counts(rows)
-    return MaterializeResult(metadata={
-        "partitions": describe_refs(refs),
-        "records": len(rows),
-        "images_ok": counts.get("ok", 0),
-        "status_counts": MetadataValue.json(counts),
-        "bytes": sum(row["bytes"] or 0 for row in rows),
-    })
+    return MaterializeResult(
+        metadata={
+            "partitions": describe_refs(refs),
+            "records": len(rows),
+            "images_ok": counts.get("ok", 0),
+            "status_counts": MetadataValue.json(counts),
+            "bytes": sum(row["bytes"] or 0 for row in rows),
+        }
+    )

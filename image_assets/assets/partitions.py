@@ -18,11 +18,13 @@ from image_assets.sources import SOURCE_NAMES
 
 START_DATE = "2024-01-01"
 
-image_partitions = MultiPartitionsDefinition({
-    # end_offset=1 makes today's partition available, so the demo can ingest photos fetched today.
-    "date": DailyPartitionsDefinition(start_date=START_DATE, end_offset=1, timezone="UTC"),
-    "source": StaticPartitionsDefinition(list(SOURCE_NAMES)),
-})
+image_partitions = MultiPartitionsDefinition(
+    {
+        # end_offset=1 makes today's partition available, so the demo can ingest photos fetched today.
+        "date": DailyPartitionsDefinition(start_date=START_DATE, end_offset=1, timezone="UTC"),
+        "source": StaticPartitionsDefinition(list(SOURCE_NAMES)),
+    }
+)
 
 
 # A backfill over a date range runs as one Dagster run (and one Spark job per asset) per rectangle of

@@ -31,10 +31,12 @@ def stored_images(context: AssetExecutionContext, storage: StorageResource) -> M
         rows += part
     counts = status_counts(rows)
     location = store.uri(layout.partition_prefix(layout.IMAGES, refs[0].source, refs[0].day))
-    return MaterializeResult(metadata={
-        "partitions": describe_refs(refs),
-        "status_counts": MetadataValue.json(counts),
-        "objects": counts.get("ok", 0),
-        "bytes": sum(row["bytes"] or 0 for row in rows if row["status"] == "ok"),
-        "location": MetadataValue.url(location) if location.startswith("gs://") else MetadataValue.path(location),
-    })
+    return MaterializeResult(
+        metadata={
+            "partitions": describe_refs(refs),
+            "status_counts": MetadataValue.json(counts),
+            "objects": counts.get("ok", 0),
+            "bytes": sum(row["bytes"] or 0 for row in rows if row["status"] == "ok"),
+            "location": MetadataValue.url(location) if location.startswith("gs://") else MetadataValue.path(location),
+        }
+    )

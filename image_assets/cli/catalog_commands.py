@@ -37,13 +37,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     get = subparsers.add_parser("get", help="fetch a stored image by catalog id and decode it")
     get.add_argument("id", help="the `id` that `imgpipe catalog list` prints")
     get.add_argument("-o", "--output", required=True, type=Path, help="output image")
-    get.add_argument("--format", dest="image_format", metavar="FORMAT",
-                     help=f"one of {', '.join(FORMATS)} (default: from the output's extension)")
-    get.add_argument("--original-size", action="store_true",
-                     help="write at the original photo's width x height, as the catalog records them")
+    get.add_argument(
+        "--format",
+        dest="image_format",
+        metavar="FORMAT",
+        help=f"one of {', '.join(FORMATS)} (default: from the output's extension)",
+    )
+    get.add_argument(
+        "--original-size",
+        action="store_true",
+        help="write at the original photo's width x height, as the catalog records them",
+    )
     get.add_argument("--max-size", metavar="N", help="shrink so the long side is at most N pixels")
     get.set_defaults(handler=get_command)
-
 
 
 def open_catalog_from_env():
@@ -86,9 +92,7 @@ def build_query(args: argparse.Namespace) -> dict[str, Any]:
         if start and end and start > end:
             raise UserError(f"--from {start} is after --to {end}")
         # Partition days are stored as ISO strings, so string order is date order.
-        query["date"] = {
-            **({"$gte": start.isoformat()} if start else {}), **({"$lte": end.isoformat()} if end else {})
-        }
+        query["date"] = {**({"$gte": start.isoformat()} if start else {}), **({"$lte": end.isoformat()} if end else {})}
     if args.min_psnr is not None:
         query["psnr"] = {"$gte": number_option("--min-psnr", args.min_psnr, float)}
     if args.photographer is not None:
@@ -114,8 +118,10 @@ def list_command(args: argparse.Namespace) -> int:
     print(f"{'id':<40} {'date':<10} {'size':>11} {'bytes in':>10} {'bytes out':>10} {'PSNR':>6}")
     for doc in docs:
         size = f"{doc['width']}x{doc['height']}"
-        print(f"{doc['id']:<40} {doc['date']:<10} {size:>11} {doc['bytes_in']:>10,} {doc['bytes_out']:>10,} "
-              f"{doc['psnr']:>6.2f}")
+        print(
+            f"{doc['id']:<40} {doc['date']:<10} {size:>11} {doc['bytes_in']:>10,} {doc['bytes_out']:>10,} "
+            f"{doc['psnr']:>6.2f}"
+        )
     print(f"{len(docs)} image(s)")
     return 0
 

@@ -22,9 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     policy = compress.add_mutually_exclusive_group()
     policy.add_argument("--psnr", type=float, metavar="DB", help="target PSNR in dB (default 35)")
     policy.add_argument("--rank", type=int, metavar="K", help="fixed rank per colour channel")
-    policy.add_argument(
-        "--energy", type=float, metavar="F", help="keep this fraction of each channel's energy"
-    )
+    policy.add_argument("--energy", type=float, metavar="F", help="keep this fraction of each channel's energy")
     policy.add_argument("--max-bytes", type=int, metavar="N", help="best quality within N bytes per file")
     compress.add_argument("--jobs", type=int, default=1, metavar="N", help="images encoded in parallel")
     compress.add_argument("--max-pixels", type=int, default=None, metavar="N", help="refuse larger images")
@@ -60,9 +58,7 @@ def _collect(inputs: list[str]) -> list[Path]:
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            files.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            )
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
         else:
             files.append(path)  # missing files are reported per file, not fatal
     return files
@@ -104,9 +100,7 @@ def compress_command(args: argparse.Namespace) -> int:
     from image_assets.codec import CodecError, RankPolicy
 
     try:
-        policy = RankPolicy.from_options(
-            psnr=args.psnr, rank=args.rank, energy=args.energy, max_bytes=args.max_bytes
-        )
+        policy = RankPolicy.from_options(psnr=args.psnr, rank=args.rank, energy=args.energy, max_bytes=args.max_bytes)
     except CodecError as exc:
         raise UserError(str(exc)) from None
     if args.jobs < 1:
@@ -119,9 +113,7 @@ def compress_command(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     start = time.perf_counter()
     outcomes: list[Outcome] = []
-    job_args = [
-        (f, t, policy, args.max_pixels, not args.drop_alpha) for f, t in zip(files, targets, strict=True)
-    ]
+    job_args = [(f, t, policy, args.max_pixels, not args.drop_alpha) for f, t in zip(files, targets, strict=True)]
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("compressing", total=len(files))
         if args.jobs == 1:

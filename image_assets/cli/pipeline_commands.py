@@ -41,7 +41,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
 def register_backfill(subparsers: argparse._SubParsersAction) -> None:
     backfill = subparsers.add_parser(
-        "backfill", help="materialize a date range for one source (or all) in the Dagster instance")
+        "backfill", help="materialize a date range for one source (or all) in the Dagster instance"
+    )
     backfill.add_argument("--source", required=True, help=f"{', '.join(SOURCE_NAMES)} or all")
     backfill.add_argument("--from", dest="start", required=True, help="first day YYYY-MM-DD")
     backfill.add_argument("--to", dest="end", required=True, help="last day YYYY-MM-DD (inclusive)")
@@ -58,10 +59,16 @@ def run_backfill_command(args: argparse.Namespace) -> int:
     except BackfillError as exc:
         raise UserError(str(exc)) from None
     partitions = plan.partitions
-    print(f"backfill {plan.backfill_id}: {len(partitions)} partition(s) {partitions[0].key} … {partitions[-1].key}"
-          " as one run")
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} assets"),
-                  TimeElapsedColumn()) as progress:
+    print(
+        f"backfill {plan.backfill_id}: {len(partitions)} partition(s) {partitions[0].key} … {partitions[-1].key}"
+        " as one run"
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} assets"),
+        TimeElapsedColumn(),
+    ) as progress:
         task = progress.add_task("materializing", total=len(ASSET_ORDER))
 
         def advance(step: str) -> None:
@@ -70,6 +77,8 @@ def run_backfill_command(args: argparse.Namespace) -> int:
         outcome = run_backfill(plan, on_step=advance)
     if not outcome.success:
         raise UserError(f"backfill run {outcome.run_id} failed: {outcome.error}", exit_code=1)
-    print(f"run {outcome.run_id} materialized {len(partitions)} partition(s) of {', '.join(ASSET_ORDER)}; "
-          "see Runs in the Dagster UI (`make dev`)")
+    print(
+        f"run {outcome.run_id} materialized {len(partitions)} partition(s) of {', '.join(ASSET_ORDER)}; "
+        "see Runs in the Dagster UI (`make dev`)"
+    )
     return 0

@@ -22,9 +22,7 @@ def register(subparsers: Any) -> None:
     )
     listing.add_argument("source", help=f"one of {', '.join(SOURCE_NAMES)}")
     listing.add_argument("--date", required=True, help="partition day, YYYY-MM-DD (UTC)")
-    listing.add_argument(
-        "--limit", type=int, default=None, help="at most N records (default IMGPIPE_MAX_IMAGES)"
-    )
+    listing.add_argument("--limit", type=int, default=None, help="at most N records (default IMGPIPE_MAX_IMAGES)")
     listing.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     listing.set_defaults(handler=list_records)
 

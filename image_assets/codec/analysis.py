@@ -43,9 +43,7 @@ class Analysis:
         return int(self.pixels.size)
 
     def total_energy(self) -> float:
-        return float(
-            sum(lay.weight * float(e.sum()) for lay, e in zip(self.layouts, self.energies, strict=True))
-        )
+        return float(sum(lay.weight * float(e.sum()) for lay, e in zip(self.layouts, self.energies, strict=True)))
 
 
 # For a whole-plane SVD the caller says how many triplets it needs, as a rank or as a test on the

@@ -84,9 +84,7 @@ def write(
 def read_header(data: bytes) -> tuple[int, dict[str, Any], bytes]:
     """Check prefix and checksum; return (version, header, compressed payload)."""
     if len(data) < PREFIX.size:
-        raise CodecError(
-            f"not an .svdz file: {len(data)} bytes is shorter than the {PREFIX.size}-byte prefix"
-        )
+        raise CodecError(f"not an .svdz file: {len(data)} bytes is shorter than the {PREFIX.size}-byte prefix")
     magic, version, _flags, head_len, crc = PREFIX.unpack_from(data)
     if magic != MAGIC:
         raise CodecError("not an .svdz file (bad magic)")

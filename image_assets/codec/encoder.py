@@ -75,8 +75,7 @@ def encode_array(pixels: np.ndarray, policy: RankPolicy, layout: Layout | None =
             lambda _w, s, energy: float(np.sum(s.astype(np.float64) ** 2)) >= fraction * energy,
         )
         ranks = [
-            _energy_ranks(s, e, fraction)
-            for (_u, s, _vt), e in zip(analysis.svds, analysis.energies, strict=True)
+            _energy_ranks(s, e, fraction) for (_u, s, _vt), e in zip(analysis.svds, analysis.energies, strict=True)
         ]
     return _package(analysis, _trial(analysis, _fixed_delta(analysis, ranks), ranks), policy)
 
@@ -107,9 +106,7 @@ def _refine_for(analysis: Analysis, target_db: float) -> None:
 def _psnr_need(pixels: np.ndarray, target_db: float):
     """Whole-plane SVDs grow until this plane's discarded energy fits half the error budget."""
     budget = max(metrics.mse_from_psnr(target_db) - ROUNDING_MSE, 0.0) * pixels.size
-    return lambda weight, s, energy: (
-        weight * (energy - float(np.sum(s.astype(np.float64) ** 2))) <= 0.5 * budget
-    )
+    return lambda weight, s, energy: weight * (energy - float(np.sum(s.astype(np.float64) ** 2))) <= 0.5 * budget
 
 
 def _energy_ranks(s: np.ndarray, energy: np.ndarray, fraction: float) -> np.ndarray:
@@ -120,9 +117,7 @@ def _energy_ranks(s: np.ndarray, energy: np.ndarray, fraction: float) -> np.ndar
 def _fixed_delta(analysis: Analysis, ranks: list[np.ndarray]) -> float:
     """Step whose quantisation error is QUANT_SHARE of the truncation error the given ranks leave."""
     discarded, coefs = 0.0, 0.0
-    for lay, (_u, s, _vt), e, r in zip(
-        analysis.layouts, analysis.svds, analysis.energies, ranks, strict=True
-    ):
+    for lay, (_u, s, _vt), e, r in zip(analysis.layouts, analysis.svds, analysis.energies, ranks, strict=True):
         mask = np.arange(s.shape[1])[None, :] < r[:, None]
         discarded += lay.weight * (float(e.sum()) - float(np.sum(s[mask].astype(np.float64) ** 2)))
         coefs += float(r.sum()) * (lay.tile_h + lay.tile_w)

@@ -114,9 +114,7 @@ def downsample2(plane: np.ndarray) -> np.ndarray:
     """2x2 box mean (odd sizes padded by edge replication)."""
     h, w = plane.shape
     padded = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
-    return padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).mean(
-        axis=(1, 3), dtype=np.float32
-    )
+    return padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).mean(axis=(1, 3), dtype=np.float32)
 
 
 def upsample2(plane: np.ndarray, height: int, width: int) -> np.ndarray:

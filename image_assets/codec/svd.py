@@ -23,9 +23,7 @@ def exact_svd(a: np.ndarray) -> Triplets:
     return sla.svd(a, full_matrices=False, lapack_driver="gesdd", check_finite=False)
 
 
-def randomized_svd(
-    a: np.ndarray, rank: int, *, oversample: int = 10, power_iters: int = 2, seed: int = 0
-) -> Triplets:
+def randomized_svd(a: np.ndarray, rank: int, *, oversample: int = 10, power_iters: int = 2, seed: int = 0) -> Triplets:
     """Rank-`rank` approximation by a randomized range finder with power iterations (HMT 2011, alg. 4.4).
 
     Work is dominated by tall-skinny GEMMs (A @ Omega, A.T @ Q), which run near the BLAS peak.

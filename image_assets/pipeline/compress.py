@@ -20,28 +20,30 @@ from image_assets.resources.storage import StoreSpec
 
 ASSET = "compressed_images"
 
-COMPRESSED_SCHEMA = pa.schema([
-    ("source", pa.string()),
-    ("date", pa.string()),
-    ("source_id", pa.string()),
-    ("status", pa.string()),
-    ("reason", pa.string()),
-    ("raw_key", pa.string()),
-    ("staged_key", pa.string()),
-    ("sha256", pa.string()),
-    ("width", pa.int64()),
-    ("height", pa.int64()),
-    ("channels", pa.int64()),
-    ("bytes_in", pa.int64()),
-    ("bytes_out", pa.int64()),
-    ("ranks", pa.string()),
-    ("layout", pa.string()),
-    ("psnr", pa.float64()),
-    ("ssim", pa.float64()),
-    ("bits_per_pixel", pa.float64()),
-    ("encode_seconds", pa.float64()),
-    ("total_seconds", pa.float64()),
-])
+COMPRESSED_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("date", pa.string()),
+        ("source_id", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("raw_key", pa.string()),
+        ("staged_key", pa.string()),
+        ("sha256", pa.string()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("channels", pa.int64()),
+        ("bytes_in", pa.int64()),
+        ("bytes_out", pa.int64()),
+        ("ranks", pa.string()),
+        ("layout", pa.string()),
+        ("psnr", pa.float64()),
+        ("ssim", pa.float64()),
+        ("bits_per_pixel", pa.float64()),
+        ("encode_seconds", pa.float64()),
+        ("total_seconds", pa.float64()),
+    ]
+)
 SPARK_SCHEMA = ", ".join(
     f"{field.name} {'bigint' if field.type == pa.int64() else 'double' if field.type == pa.float64() else 'string'}"
     for field in COMPRESSED_SCHEMA
@@ -63,11 +65,18 @@ def compress_one(store: Any, item: dict[str, str], policy: Any, output_area: str
         key = layout.svdz_key(output_area, source, day, source_id)
         store.put(key, result.data)
         row.update(
-            staged_key=key, sha256=hashlib.sha256(result.data).hexdigest(),
-            width=result.width, height=result.height, channels=result.channels,
-            bytes_out=len(result.data), ranks=",".join(str(r) for r in result.ranks), layout=result.layout,
-            psnr=float(result.psnr), ssim=float(result.ssim),
-            bits_per_pixel=float(result.bits_per_pixel), encode_seconds=float(result.encode_seconds),
+            staged_key=key,
+            sha256=hashlib.sha256(result.data).hexdigest(),
+            width=result.width,
+            height=result.height,
+            channels=result.channels,
+            bytes_out=len(result.data),
+            ranks=",".join(str(r) for r in result.ranks),
+            layout=result.layout,
+            psnr=float(result.psnr),
+            ssim=float(result.ssim),
+            bits_per_pixel=float(result.bits_per_pixel),
+            encode_seconds=float(result.encode_seconds),
         )
     except KeyError:
         row.update(status="missing_raw", reason=f"raw object {raw_key} is gone; rematerialize raw_images")
@@ -97,7 +106,11 @@ def batch_compressor(
 
 
 def compress_images(
-    spark: Any, store_spec: StoreSpec, items: Sequence[dict[str, str]], policy: Any, *,
+    spark: Any,
+    store_spec: StoreSpec,
+    items: Sequence[dict[str, str]],
+    policy: Any,
+    *,
     output_area: str = layout.STAGING,
 ) -> list[dict[str, Any]]:
     """Encode many images (any mix of partitions) in one Spark job; one small metrics row per image.

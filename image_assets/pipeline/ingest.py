@@ -21,17 +21,19 @@ from image_assets.sources import DownloadError, ImageRecord, Source
 ASSET = "raw_images"
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif"}
 
-RAW_SCHEMA = pa.schema([
-    ("source", pa.string()),
-    ("source_id", pa.string()),
-    ("status", pa.string()),
-    ("reason", pa.string()),
-    ("raw_key", pa.string()),
-    ("bytes", pa.int64()),
-    ("sha256", pa.string()),
-    ("format", pa.string()),
-    ("record", pa.string()),  # the ImageRecord as JSON: attribution and provenance for the catalog
-])
+RAW_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("source_id", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("raw_key", pa.string()),
+        ("bytes", pa.int64()),
+        ("sha256", pa.string()),
+        ("format", pa.string()),
+        ("record", pa.string()),  # the ImageRecord as JSON: attribution and provenance for the catalog
+    ]
+)
 
 
 def sniff_format(data: bytes) -> str:
@@ -45,8 +47,14 @@ def sniff_format(data: bytes) -> str:
 
 def ingest_one(source: Source, store: ObjectStore, record: ImageRecord, day: dt.date) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "source": record.source, "source_id": record.source_id, "status": "ok", "reason": None,
-        "raw_key": None, "bytes": None, "sha256": None, "format": None,
+        "source": record.source,
+        "source_id": record.source_id,
+        "status": "ok",
+        "reason": None,
+        "raw_key": None,
+        "bytes": None,
+        "sha256": None,
+        "format": None,
         "record": json.dumps(record.to_dict(), default=str),
     }
     try:
@@ -59,7 +67,9 @@ def ingest_one(source: Source, store: ObjectStore, record: ImageRecord, day: dt.
     key = layout.raw_key(record.source, day, record.source_id, EXTENSIONS[fmt])
     store.put(key, download.data)
     return row | {
-        "raw_key": key, "bytes": len(download.data), "format": fmt,
+        "raw_key": key,
+        "bytes": len(download.data),
+        "format": fmt,
         "sha256": hashlib.sha256(download.data).hexdigest(),
     }
 

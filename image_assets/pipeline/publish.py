@@ -17,31 +17,38 @@ from image_assets.resources.storage import ObjectStore
 
 ASSET = "stored_images"
 
-STORED_SCHEMA = pa.schema([
-    ("source", pa.string()),
-    ("source_id", pa.string()),
-    ("status", pa.string()),
-    ("reason", pa.string()),
-    ("key", pa.string()),
-    ("uri", pa.string()),
-    ("bytes", pa.int64()),
-    ("sha256", pa.string()),
-])
+STORED_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("source_id", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("key", pa.string()),
+        ("uri", pa.string()),
+        ("bytes", pa.int64()),
+        ("sha256", pa.string()),
+    ]
+)
 
 
 def publish_one(store: ObjectStore, source: str, day: dt.date, row: dict[str, Any]) -> dict[str, Any]:
     key = layout.image_key(source, day, row["source_id"])
     out = {
-        "source": source, "source_id": row["source_id"], "status": "ok", "reason": None,
-        "key": key, "uri": store.uri(key), "bytes": row["bytes_out"], "sha256": row["sha256"],
+        "source": source,
+        "source_id": row["source_id"],
+        "status": "ok",
+        "reason": None,
+        "key": key,
+        "uri": store.uri(key),
+        "bytes": row["bytes_out"],
+        "sha256": row["sha256"],
     }
     try:
         store.copy(row["staged_key"], key)
         store.delete(row["staged_key"])
     except KeyError:
         if not store.exists(key):
-            return out | {"status": "missing_staged", "reason": "staged object is gone", "key": None,
-                          "uri": None}
+            return out | {"status": "missing_staged", "reason": "staged object is gone", "key": None, "uri": None}
     return out
 
 

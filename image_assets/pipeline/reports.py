@@ -25,7 +25,8 @@ DPI = 100
 def ok_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of successfully compressed images that carry the figures a plot needs."""
     return [
-        row for row in rows
+        row
+        for row in rows
         if row.get("status") == "ok" and row.get("psnr") is not None and row.get("bits_per_pixel") is not None
     ]
 
@@ -59,8 +60,11 @@ def rate_distortion_plot(
         groups.setdefault(str(row.get(group_by)) if group_by else "images", []).append(row)
     for label, members in groups.items():
         ax.scatter(
-            [row["bits_per_pixel"] for row in members], [row["psnr"] for row in members],
-            label=label if group_by else None, s=28, alpha=0.85,
+            [row["bits_per_pixel"] for row in members],
+            [row["psnr"] for row in members],
+            label=label if group_by else None,
+            s=28,
+            alpha=0.85,
         )
     if target is not None:
         ax.axhline(target, color="tab:red", linestyle="--", linewidth=1, label=f"target {target:g} dB")

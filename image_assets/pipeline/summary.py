@@ -31,9 +31,12 @@ def compression_summary(rows: Sequence[dict[str, Any]], seconds: float) -> dict[
     }
     if ok:
         summary |= {
-            "psnr_mean": float(psnr.mean()), "psnr_p05": float(np.percentile(psnr, 5)),
-            "psnr_p50": float(np.median(psnr)), "psnr_p95": float(np.percentile(psnr, 95)),
-            "ssim_mean": float(ssim.mean()), "ssim_p05": float(np.percentile(ssim, 5)),
+            "psnr_mean": float(psnr.mean()),
+            "psnr_p05": float(np.percentile(psnr, 5)),
+            "psnr_p50": float(np.median(psnr)),
+            "psnr_p95": float(np.percentile(psnr, 95)),
+            "ssim_mean": float(ssim.mean()),
+            "ssim_p05": float(np.percentile(ssim, 5)),
             "bits_per_pixel_mean": float(bpp.mean()),
         }
     return summary

@@ -33,7 +33,8 @@ def build_resources(settings: Settings | None = None, env: Mapping[str, str] | N
         "tracking": TrackingResource(
             tracking_uri=settings.mlflow_tracking_uri,
             experiment=settings.mlflow_experiment,
-            artifact_root=None if settings.mlflow_tracking_uri.startswith(("http", "databricks"))
+            artifact_root=None
+            if settings.mlflow_tracking_uri.startswith(("http", "databricks"))
             else settings.mlflow_artifact_root,
         ),
         "spark": make_spark_resource(settings.spark_master, settings.spark_conf),

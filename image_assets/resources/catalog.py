@@ -77,8 +77,7 @@ class Catalog:
         """Delete the partition's documents that the latest run no longer produced."""
         keep = set(keep_ids)
         stale = [
-            d["_id"] for d in self.collection.find({"partition_key": partition_key}, {"_id": 1})
-            if d["_id"] not in keep
+            d["_id"] for d in self.collection.find({"partition_key": partition_key}, {"_id": 1}) if d["_id"] not in keep
         ]
         for start in range(0, len(stale), BATCH):
             self.collection.delete_many({"_id": {"$in": stale[start : start + BATCH]}})

@@ -35,12 +35,14 @@ def spark_config(master: str, extra: dict[str, str] | None = None) -> dict[str, 
     for name in ONE_THREAD_ENV:
         conf[f"spark.executorEnv.{name}"] = "1"
     if master.startswith("local"):
-        conf.update({
-            "spark.driver.host": "127.0.0.1",
-            "spark.driver.bindAddress": "127.0.0.1",
-            "spark.ui.enabled": "false",
-            "spark.sql.shuffle.partitions": "8",
-        })
+        conf.update(
+            {
+                "spark.driver.host": "127.0.0.1",
+                "spark.driver.bindAddress": "127.0.0.1",
+                "spark.ui.enabled": "false",
+                "spark.sql.shuffle.partitions": "8",
+            }
+        )
     return conf | dict(extra or {})
 
 

@@ -51,9 +51,7 @@ class HostAllowlist:
 
     def allows(self, host: str, port: int, scheme: str) -> bool:
         host = host.lower()
-        return (host, port) in self.entries or (
-            port == DEFAULT_PORTS.get(scheme) and (host, None) in self.entries
-        )
+        return (host, port) in self.entries or (port == DEFAULT_PORTS.get(scheme) and (host, None) in self.entries)
 
 
 def parse_host_entry(entry: str) -> tuple[str, int | None]:
@@ -162,9 +160,7 @@ class ImageFetcher:
         if not host or parts.username or parts.password:
             raise DownloadError(statuses.REFUSED, "image URL has no host or carries credentials")
         if not self.allowlist.allows(host, port, scheme):
-            raise DownloadError(
-                statuses.REFUSED, f"host {host}:{port} is not on the {self.source} image allowlist"
-            )
+            raise DownloadError(statuses.REFUSED, f"host {host}:{port} is not on the {self.source} image allowlist")
         if self.allowlist.explicit:
             return  # the operator named this host; trust it even on a private address
         try:
@@ -180,9 +176,7 @@ class ImageFetcher:
         if expected_size is not None and expected_size > self.settings.max_image_bytes:
             raise DownloadError(statuses.TOO_LARGE, f"listed size {expected_size} bytes is over the limit")
         try:
-            data, declared = retrying(self.settings, f"{self.source} image {redact_url(url)}")(
-                self._fetch_once, url
-            )
+            data, declared = retrying(self.settings, f"{self.source} image {redact_url(url)}")(self._fetch_once, url)
         except Transient as exc:
             where = redact_url(url)
             if exc.status:
@@ -199,9 +193,7 @@ class ImageFetcher:
                 except SourceError as exc:  # a spent quota fails this image, not the partition
                     raise DownloadError(statuses.DOWNLOAD_FAILED, f"not requested: {exc}") from None
             try:
-                resp = self.session.get(
-                    url, stream=True, timeout=self.settings.timeout, allow_redirects=False
-                )
+                resp = self.session.get(url, stream=True, timeout=self.settings.timeout, allow_redirects=False)
             except (requests.Timeout, requests.ConnectionError) as exc:
                 raise Transient(type(exc).__name__) from None
             with resp:

@@ -177,8 +177,7 @@ class Throttle:
                     else f"; try again in {wait or 3600:.0f}s"
                 )
                 raise QuotaExhausted(
-                    f"{self.source} API quota nearly used up ({self.remaining} of {self.limit} requests left)"
-                    f"{when}"
+                    f"{self.source} API quota nearly used up ({self.remaining} of {self.limit} requests left){when}"
                 )
             log.warning("%s: quota nearly used up, waiting %.1fs for the reset", self.source, wait)
             self.settings.sleep(max(0.0, wait))
@@ -256,8 +255,7 @@ class ApiClient:
             return resp.json(), resp
         except ValueError:
             raise SourceError(
-                f"{self.source} API returned a malformed JSON body at {redact_url(url)} "
-                f"(HTTP {resp.status_code})"
+                f"{self.source} API returned a malformed JSON body at {redact_url(url)} (HTTP {resp.status_code})"
             ) from None
 
     def get(self, url: str, params: Mapping[str, Any] | None = None) -> requests.Response:
@@ -301,9 +299,7 @@ class ApiClient:
             raise ApiError(f"{self.source} API rejected the request as unauthorised (HTTP 401){hint}", status)
         if 300 <= status < 400:
             raise ApiError(f"{self.source} redirected {shown} (HTTP {status}); check the base URL", status)
-        raise ApiError(
-            f"{self.source} API error at {shown}: HTTP {status}" + (f": {detail}" if detail else ""), status
-        )
+        raise ApiError(f"{self.source} API error at {shown}: HTTP {status}" + (f": {detail}" if detail else ""), status)
 
     def close(self) -> None:
         self.session.close()

@@ -25,7 +25,6 @@ CURATED = "curated"
 MAX_PER_PAGE = 80
 
 
-
 class PexelsSource(Source):
     name = "pexels"
 
@@ -41,9 +40,7 @@ class PexelsSource(Source):
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         if not api_key:
-            raise SourceError(
-                "Pexels needs an API key: set PEXELS_API_KEY (free at https://www.pexels.com/api/)"
-            )
+            raise SourceError("Pexels needs an API key: set PEXELS_API_KEY (free at https://www.pexels.com/api/)")
         self.settings = settings or HttpSettings()
         self.limits = limits or PartitionLimits()
         self.feeds = tuple(feeds) or (CURATED,)
@@ -58,9 +55,7 @@ class PexelsSource(Source):
             secrets=[api_key],
             key_hint="PEXELS_API_KEY",
         )
-        self.fetcher = ImageFetcher(
-            self.name, allowlist or HostAllowlist.of(DEFAULT_IMAGE_HOSTS), self.settings
-        )
+        self.fetcher = ImageFetcher(self.name, allowlist or HostAllowlist.of(DEFAULT_IMAGE_HOSTS), self.settings)
 
     def discover(self, day: dt.date, *, limit: int | None = None) -> Iterator[ImageRecord]:
         today = self.clock().astimezone(dt.UTC).date()

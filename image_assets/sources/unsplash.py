@@ -27,7 +27,6 @@ PER_PAGE = 30  # the API maximum
 QUOTA_WINDOW = 3600.0  # hourly quota, and no reset header to say when it rolls over
 
 
-
 def parse_time(value: Any) -> dt.datetime | None:
     """ISO-8601 with an offset (e.g. 2016-05-03T11:00:28-04:00) to an aware UTC datetime."""
     if not isinstance(value, str):
@@ -89,14 +88,10 @@ class UnsplashSource(Source):
             key_hint="UNSPLASH_ACCESS_KEY",
         )
         # images.unsplash.com requests do not count against the API quota: no throttle there.
-        self.fetcher = ImageFetcher(
-            self.name, allowlist or HostAllowlist.of(DEFAULT_IMAGE_HOSTS), self.settings
-        )
+        self.fetcher = ImageFetcher(self.name, allowlist or HostAllowlist.of(DEFAULT_IMAGE_HOSTS), self.settings)
 
     def discover(self, day: dt.date, *, limit: int | None = None) -> Iterator[ImageRecord]:
-        return select_day(
-            self.name, day, self._page, self._record, limits=self.limits, limit=limit, now=self.clock()
-        )
+        return select_day(self.name, day, self._page, self._record, limits=self.limits, limit=limit, now=self.clock())
 
     def _page(self, page: int) -> tuple[list[FeedItem], bool]:
         body, resp = self.api.get_json(self.api.url("photos"), {"page": page, "per_page": PER_PAGE})

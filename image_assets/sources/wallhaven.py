@@ -28,7 +28,6 @@ DEFAULT_IMAGE_HOSTS = ("w.wallhaven.cc",)
 DEFAULT_INTERVAL = 1.4  # 45 calls/minute, with margin (gallery-dl waits the same)
 
 
-
 def parse_local_time(value: Any, zone: dt.tzinfo) -> dt.datetime | None:
     """`YYYY-MM-DD HH:MM:SS` in `zone` to an aware UTC datetime."""
     if not isinstance(value, str):
@@ -99,9 +98,7 @@ class WallhavenSource(Source):
         )
 
     def discover(self, day: dt.date, *, limit: int | None = None) -> Iterator[ImageRecord]:
-        return select_day(
-            self.name, day, self._page, self._record, limits=self.limits, limit=limit, now=self.clock()
-        )
+        return select_day(self.name, day, self._page, self._record, limits=self.limits, limit=limit, now=self.clock())
 
     def _page(self, page: int) -> tuple[list[FeedItem], bool]:
         body, _ = self.api.get_json(self.api.url("search"), {**self.params, "page": page})

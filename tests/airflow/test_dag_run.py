@@ -80,8 +80,12 @@ def test_date_without_partition_fails_before_any_dagster_run(monkeypatch) -> Non
 
     launched = []
     monkeypatch.setattr("airflow_bridge.in_process.InProcessExecutor.run", lambda self, r: launched.append(r))
-    context = {"ti": TI(), "run_id": "manual__x", "data_interval_start": utc(2099, 1, 1),
-               "logical_date": utc(2099, 1, 1)}
+    context = {
+        "ti": TI(),
+        "run_id": "manual__x",
+        "data_interval_start": utc(2099, 1, 1),
+        "logical_date": utc(2099, 1, 1),
+    }
     with pytest.raises(AirflowFailException, match="2099-01-01 maps to no Dagster partition"):
         operator.execute(context)
     assert launched == []

@@ -31,8 +31,9 @@ class FakeDagster:
         elif "runOrError" in query:
             data = {"runOrError": {"__typename": "Run", "status": self.statuses.pop(0)}}
         elif "logsForRun" in query:
-            data = {"logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False,
-                                   "events": self.events}}
+            data = {
+                "logsForRun": {"__typename": "EventConnection", "cursor": "c", "hasMore": False, "events": self.events}
+            }
         else:
             data = {"terminateRun": {"__typename": "TerminateRunSuccess"}}
         return Response(json.dumps({"data": data}), content_type="application/json")
@@ -43,8 +44,11 @@ class FakeDagster:
 
 def executor(httpserver, fake: FakeDagster, **overrides) -> RemoteExecutor:
     httpserver.expect_request("/graphql", method="POST").respond_with_handler(fake)
-    env = {"IMGPIPE_DAGSTER_URL": httpserver.url_for("/"), "IMGPIPE_DAGSTER_POLL_S": "0",
-           "IMGPIPE_DAGSTER_HEADERS": json.dumps({"Authorization": f"Bearer {SECRET}"})}
+    env = {
+        "IMGPIPE_DAGSTER_URL": httpserver.url_for("/"),
+        "IMGPIPE_DAGSTER_POLL_S": "0",
+        "IMGPIPE_DAGSTER_HEADERS": json.dumps({"Authorization": f"Bearer {SECRET}"}),
+    }
     return RemoteExecutor(RemoteSettings.from_env(env | overrides), sleep=lambda _: None)
 
 
@@ -54,8 +58,12 @@ def test_launches_polls_and_returns_the_run_id(httpserver, caplog) -> None:
     assert executor(httpserver, fake).run(REQUEST) == "r-1"
     assert fake.kinds() == ["launchRun", "runOrError", "runOrError", "runOrError"]
     params = fake.calls[0]["body"]["variables"]["executionParams"]
-    assert params["selector"] == {"repositoryLocationName": "image_assets", "repositoryName": "__repository__",
-                                  "jobName": "image_pipeline", "assetSelection": [{"path": ["raw_images"]}]}
+    assert params["selector"] == {
+        "repositoryLocationName": "image_assets",
+        "repositoryName": "__repository__",
+        "jobName": "image_pipeline",
+        "assetSelection": [{"path": ["raw_images"]}],
+    }
     assert {"key": "airflow/run_id", "value": "manual__1"} in params["executionMetadata"]["tags"]
     assert all(call["headers"]["Authorization"] == f"Bearer {SECRET}" for call in fake.calls)
     assert SECRET not in caplog.text
@@ -64,18 +72,28 @@ def test_launches_polls_and_returns_the_run_id(httpserver, caplog) -> None:
 
 def test_failed_run_raises_with_dagsters_error(httpserver) -> None:
     events = [
-        {"__typename": "ExecutionStepFailureEvent", "message": "step failed", "stepKey": "raw_images",
-         "error": {"message": "dagster._core.definitions.events.Failure: local source folder /x does not exist\n"}},
-        {"__typename": "RunFailureEvent", "message": "Execution of run for \"image_pipeline\" failed.",
-         "stepKey": None, "error": None},
+        {
+            "__typename": "ExecutionStepFailureEvent",
+            "message": "step failed",
+            "stepKey": "raw_images",
+            "error": {"message": "dagster._core.definitions.events.Failure: local source folder /x does not exist\n"},
+        },
+        {
+            "__typename": "RunFailureEvent",
+            "message": 'Execution of run for "image_pipeline" failed.',
+            "stepKey": None,
+            "error": None,
+        },
         {"__typename": "LogMessageEvent", "message": "noise", "stepKey": None},
     ]
     fake = FakeDagster(["STARTED", "FAILURE"], events=events)
     with pytest.raises(DagsterRunFailed, match="local source folder /x does not exist") as info:
         executor(httpserver, fake).run(REQUEST)
     assert info.value.run_id == "r-1" and info.value.status == "FAILURE"
-    assert info.value.errors == ["[raw_images] dagster._core.definitions.events.Failure: local source folder /x "
-                                 "does not exist", 'Execution of run for "image_pipeline" failed.']
+    assert info.value.errors == [
+        "[raw_images] dagster._core.definitions.events.Failure: local source folder /x does not exist",
+        'Execution of run for "image_pipeline" failed.',
+    ]
 
 
 def test_launch_errors_are_reported(httpserver) -> None:

@@ -60,13 +60,20 @@ def dagster_webserver(tmp_path_factory):
     home.mkdir()
     (home / "dagster.yaml").write_text(INSTANCE_YAML)
     place_photo(photos, "chelsea.png", dt.date(2026, 11, 25))
-    env = os.environ | {"DAGSTER_HOME": str(home), "IMGPIPE_HOME": str(root / "imgpipe"),
-                        "IMGPIPE_LOCAL_SOURCE": str(photos), "SPARK_MASTER": "local[2]"}
+    env = os.environ | {
+        "DAGSTER_HOME": str(home),
+        "IMGPIPE_HOME": str(root / "imgpipe"),
+        "IMGPIPE_LOCAL_SOURCE": str(photos),
+        "SPARK_MASTER": "local[2]",
+    }
     port = free_port()
     webserver = Path(sys.executable).with_name("dagster-webserver")
     proc = subprocess.Popen(
         [str(webserver), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(root / "webserver.log", "w"),  # noqa: SIM115
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(root / "webserver.log", "w"),  # noqa: SIM115
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -101,8 +108,11 @@ def test_remote_mode_materializes_through_the_webserver(airflow_db, dagbag, remo
     assert str(dag_run.state) == "success", {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     with DagsterInstance.get() as instance:
         for asset in ("raw_images", "compressed_images", "stored_images", "image_catalog"):
-            (record,) = [r for r in instance.fetch_materializations(AssetKey(asset), limit=20).records
-                         if r.partition_key == "2026-11-25|local"]
+            (record,) = [
+                r
+                for r in instance.fetch_materializations(AssetKey(asset), limit=20).records
+                if r.partition_key == "2026-11-25|local"
+            ]
             run = instance.get_run_by_id(record.run_id)
             assert run.remote_job_origin is not None, "run was not launched by the deployment"
             assert run.job_name == "image_pipeline" and run.status == DagsterRunStatus.SUCCESS
@@ -114,7 +124,8 @@ def test_remote_mode_materializes_through_the_webserver(airflow_db, dagbag, remo
 def test_remote_failure_fails_the_task_with_dagsters_error(airflow_db, dagbag, remote_env, capfd) -> None:
     # stored_images for a day whose upstream never ran: the Dagster run fails on the missing manifest.
     dag_run = dagbag.dags["image_pipeline__local"].test(
-        logical_date=utc(2026, 11, 10), mark_success_pattern="raw_images|compressed_images")
+        logical_date=utc(2026, 11, 10), mark_success_pattern="raw_images|compressed_images"
+    )
 
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
     assert str(dag_run.state) == "failed"

@@ -59,10 +59,7 @@ def test_same_stem_in_two_folders_does_not_overwrite(tmp_path, rgb_crop):
         (tmp_path / sub).mkdir()
         Image.fromarray(rgb_crop).save(tmp_path / sub / "x.png")
     out = tmp_path / "out"
-    assert (
-        main(["compress", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out), "--max-bytes", "4000"])
-        == 0
-    )
+    assert main(["compress", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out), "--max-bytes", "4000"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["x-1.svdz", "x.svdz"]
     assert all(p.stat().st_size <= 4000 for p in out.iterdir())
 

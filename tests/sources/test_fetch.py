@@ -72,9 +72,7 @@ def test_redirect_off_the_allowlist_is_refused(httpserver, base, allowlist, sett
 
 
 def test_redirect_within_the_allowlist_is_followed(httpserver, base, allowlist, settings, png):
-    httpserver.expect_request("/r").respond_with_response(
-        Response(status=301, headers={"Location": "/i.png"})
-    )
+    httpserver.expect_request("/r").respond_with_response(Response(status=301, headers={"Location": "/i.png"}))
     httpserver.expect_request("/i.png").respond_with_data(png, content_type="image/png")
     assert fetcher(allowlist, settings).fetch(f"{base}/r").data == png
 
@@ -134,9 +132,7 @@ def test_truncated_transfer_fails_after_retries(httpserver, base, allowlist, set
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "png"])
-def test_truncated_image_without_length_mismatch_is_bad_content(
-    httpserver, base, allowlist, settings, fmt, request
-):
+def test_truncated_image_without_length_mismatch_is_bad_content(httpserver, base, allowlist, settings, fmt, request):
     data = request.getfixturevalue(fmt)
     httpserver.expect_request("/cut").respond_with_data(data[: len(data) // 2], content_type=f"image/{fmt}")
     err = failure(fetcher(allowlist, settings), f"{base}/cut")

@@ -129,12 +129,8 @@ def test_retry_after_is_honoured(httpserver, base, settings, limits, allowlist, 
     assert sleeps == [7.0]
 
 
-def test_retry_after_beyond_max_wait_fails_the_partition(
-    httpserver, base, settings, limits, allowlist, sleeps
-):
-    httpserver.expect_request("/v1/curated").respond_with_data(
-        "no", status=429, headers={"Retry-After": "3600"}
-    )
+def test_retry_after_beyond_max_wait_fails_the_partition(httpserver, base, settings, limits, allowlist, sleeps):
+    httpserver.expect_request("/v1/curated").respond_with_data("no", status=429, headers={"Retry-After": "3600"})
     with pytest.raises(SourceError, match="rate limit"):
         list(make(base, settings, limits, allowlist).discover(TODAY))
     assert sleeps == [] and len(httpserver.log) == 1
@@ -150,9 +146,7 @@ def test_unreachable_api_after_retries(httpserver, base, settings, limits, allow
 
 
 def test_malformed_json_is_a_clear_error(httpserver, base, settings, limits, allowlist):
-    httpserver.expect_request("/v1/curated").respond_with_data(
-        '{"photos": [', content_type="application/json"
-    )
+    httpserver.expect_request("/v1/curated").respond_with_data('{"photos": [', content_type="application/json")
     with pytest.raises(SourceError, match="malformed JSON"):
         list(make(base, settings, limits, allowlist).discover(TODAY))
 
@@ -173,9 +167,7 @@ def test_401_names_the_variable_but_never_the_key(httpserver, base, settings, li
 
 
 def test_error_bodies_echoing_the_key_are_redacted(httpserver, base, settings, limits, allowlist):
-    httpserver.expect_request("/v1/curated").respond_with_json(
-        {"error": f"key {KEY} lacks access"}, status=422
-    )
+    httpserver.expect_request("/v1/curated").respond_with_json({"error": f"key {KEY} lacks access"}, status=422)
     with pytest.raises(SourceError) as info:
         list(make(base, settings, limits, allowlist).discover(TODAY))
     assert "[redacted]" in str(info.value) and KEY not in str(info.value)
@@ -230,9 +222,7 @@ def test_low_quota_slows_requests_down(httpserver, base, settings, limits, allow
 
 def test_download_ok_and_failures_are_download_errors(httpserver, base, settings, limits, allowlist, jpeg):
     httpserver.expect_request("/v1/curated").respond_with_handler(paged(base, [[1, 2]]))
-    httpserver.expect_request("/photos/1/pexels-photo-1.jpeg").respond_with_data(
-        jpeg, content_type="image/jpeg"
-    )
+    httpserver.expect_request("/photos/1/pexels-photo-1.jpeg").respond_with_data(jpeg, content_type="image/jpeg")
     httpserver.expect_request("/photos/2/pexels-photo-2.jpeg").respond_with_data("x", status=404)
     src = make(base, settings, limits, allowlist)
     one, two = src.discover(TODAY)

@@ -101,12 +101,8 @@ def test_end_to_end_every_api_through_env(httpserver, base, env, jpeg, png):
     """Discover and download from each API pointed at the local server through the variables only."""
     today = dt.datetime.now(dt.UTC).date()
     httpserver.expect_request("/v1/curated").respond_with_json({"page": 1, "photos": [pexels_photo(1, base)]})
-    httpserver.expect_request("/photos/1/pexels-photo-1.jpeg").respond_with_data(
-        jpeg, content_type="image/jpeg"
-    )
-    httpserver.expect_request("/photos").respond_with_json(
-        [unsplash_photo("u1", "2024-05-02T08:00:00Z", base)]
-    )
+    httpserver.expect_request("/photos/1/pexels-photo-1.jpeg").respond_with_data(jpeg, content_type="image/jpeg")
+    httpserver.expect_request("/photos").respond_with_json([unsplash_photo("u1", "2024-05-02T08:00:00Z", base)])
     httpserver.expect_request("/photo-u1").respond_with_data(png, content_type="image/png")
     httpserver.expect_request("/photos/u1/download").respond_with_json({"url": "x"})
 

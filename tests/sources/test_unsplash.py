@@ -118,9 +118,7 @@ def test_limit_stops_early(httpserver, base, settings, limits, allowlist):
     assert len(httpserver.log) == 1
 
 
-def test_page_budget_exhausted_fails_instead_of_returning_a_partial_day(
-    httpserver, base, settings, allowlist
-):
+def test_page_budget_exhausted_fails_instead_of_returning_a_partial_day(httpserver, base, settings, allowlist):
     httpserver.expect_request("/photos").respond_with_handler(feed(base, day_feed(base)))
     src = make(base, settings, PartitionLimits(max_pages=2), allowlist)
     with pytest.raises(SourceError, match="IMGPIPE_MAX_PAGES=2"):

@@ -99,9 +99,7 @@ def test_selects_the_utc_day_with_details(httpserver, base, settings, limits, al
 
 
 def test_timezone_setting_moves_the_day(httpserver, base, settings, limits, allowlist):
-    pages = [
-        [("late", "2024-05-02 21:30:00"), ("early", "2024-05-01 21:30:00"), ("old", "2024-05-01 12:00:00")]
-    ]
+    pages = [[("late", "2024-05-02 21:30:00"), ("early", "2024-05-01 21:30:00"), ("old", "2024-05-01 12:00:00")]]
     httpserver.expect_request("/api/v1/search").respond_with_handler(search(base, pages))
     src = make(base, settings, limits, allowlist, fetch_details=False, timezone="America/New_York")
     # 21:30 EDT is 01:30 UTC the next day.
@@ -174,9 +172,7 @@ def test_download_is_throttled_with_the_api(httpserver, base, settings, limits, 
         search(base, [[("a1", "2024-05-02 12:00:00"), ("a2", "2024-05-02 11:00:00")]])
     )
     httpserver.expect_request("/full/a1/wallhaven-a1.jpg").respond_with_data(png, content_type="image/png")
-    httpserver.expect_request("/full/a2/wallhaven-a2.jpg").respond_with_data(
-        b"\x00" * 10, content_type="image/jpeg"
-    )
+    httpserver.expect_request("/full/a2/wallhaven-a2.jpg").respond_with_data(b"\x00" * 10, content_type="image/jpeg")
     default_interval = dataclasses.replace(settings, request_interval=None)
     src = make(base, default_interval, limits, allowlist, fetch_details=False)
     a1, a2 = src.discover(DAY)
