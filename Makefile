@@ -8,12 +8,22 @@ export DAGSTER_HOME ?= $(IMGPIPE_HOME)/dagster
 export AIRFLOW_HOME ?= $(IMGPIPE_HOME)/airflow
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup demo test lint dev bench clean airflow
+PYTEST := $(VENV)/pytest -p no:cacheprovider
+# pytest exits 5 when it collected nothing: a tier that runs no test is a failure.
+define run_pytest
+	@$(PYTEST) $(1); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests ($(1)): failing"; exit 1; fi; exit $$rc
+endef
+
+.PHONY: help setup demo test test-fast test-integration lint dev mlflow bench clean airflow snapshots fmt
 
 help:
-	@echo "make demo   set up, then run the whole pipeline for the local source and today's partition"
-	@echo "make test   set up, then run ruff and the whole test suite"
+	@echo "make demo       set up, then run the whole pipeline for the local source and today's partition"
+	@echo "make test       set up, lint, then the fast tier and the integration tier (everything)"
+	@echo "make test-fast  the fast tier only: no JVM, no servers (the inner loop, ~2 min)"
+	@echo "make lint       ruff check, ruff format --check and mypy"
+	@echo "make snapshots  rewrite the committed asset-graph snapshots after an intended graph change"
 	@echo "make dev    Dagster UI on http://127.0.0.1:3000 (same instance as the demo)"
+	@echo "make mlflow MLflow UI on http://127.0.0.1:5000 for the embedded tracking store"
 	@echo "make airflow  Airflow 3 standalone on http://127.0.0.1:8080 with the exported DAGs"
 	@echo "make bench  benchmarks (codec speed and size against JPEG/WebP)"
 
@@ -24,13 +34,32 @@ demo: setup
 	@mkdir -p "$(DAGSTER_HOME)"
 	$(VENV)/imgpipe demo
 
-test: setup
-	$(VENV)/ruff check image_assets airflow_bridge tests benchmarks
-	@$(VENV)/pytest; rc=$$?; \
-	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+test: lint
+	$(call run_pytest,-m "not integration")
+	$(call run_pytest,-m integration)
+
+test-fast: setup
+	$(call run_pytest,-m "not integration")
+
+test-integration: setup
+	$(call run_pytest,-m integration)
 
 lint: setup
-	$(VENV)/ruff check image_assets airflow_bridge tests benchmarks
+	$(VENV)/ruff check image_assets airflow_bridge tests benchmarks scripts
+	$(VENV)/ruff format --check image_assets airflow_bridge tests benchmarks scripts
+	$(VENV)/mypy image_assets airflow_bridge
+
+fmt: setup
+	$(VENV)/ruff check --fix image_assets airflow_bridge tests benchmarks scripts
+	$(VENV)/ruff format image_assets airflow_bridge tests benchmarks scripts
+
+snapshots: setup
+	$(VENV)/python -m airflow_bridge.export
+	$(VENV)/python -m tests.snapshots
+
+# MLflow UI for the embedded tracking store; `imgpipe catalog list` links each image's run here.
+mlflow: setup
+	$(VENV)/mlflow ui --backend-store-uri "sqlite:///$(IMGPIPE_HOME)/mlflow.db" --host 127.0.0.1 --port 5000
 
 dev: setup
 	@mkdir -p "$(DAGSTER_HOME)"
@@ -44,7 +73,7 @@ clean:
 
 # Airflow UI on http://127.0.0.1:8080 with the exported DAGs (airflow_bridge/dags); user admin, password in
 # $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated. Tasks run in-process against $(DAGSTER_HOME)
-# unless IMGPIPE_AIRFLOW_MODE=remote (see README.md, "Airflow").
+# unless IMGPIPE_AIRFLOW_MODE=remote (see docs/airflow.md).
 airflow: setup
 	@mkdir -p "$(AIRFLOW_HOME)" "$(DAGSTER_HOME)"
 	AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/airflow_bridge/dags" AIRFLOW__CORE__LOAD_EXAMPLES=False \

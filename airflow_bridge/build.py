@@ -1,13 +1,14 @@
-"""The one call a DAG file makes: plans from `image_assets.defs`, rendered as Airflow DAGs keyed by dag id."""
+"""The one call a DAG file makes: the committed graph export, planned and rendered as DAGs keyed by dag id."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from airflow_bridge.plan import GRAPH_FILE, load_graph, plan_dags
 
-def build_dags() -> dict[str, Any]:
-    from airflow_bridge.plan import plan_dags
+
+def build_dags(graph_file: str | Path = GRAPH_FILE) -> dict[str, Any]:
     from airflow_bridge.render import render_dags
-    from image_assets.definitions import defs
 
-    return render_dags(plan_dags(defs))
+    return render_dags(plan_dags(load_graph(graph_file)))

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from airflow_bridge.modes import AssetRun, DagsterRunFailed
+from airflow_bridge.contracts import AssetRun, DagsterRunFailed
 
 log = logging.getLogger(__name__)
 LOCK_FILE = ".airflow_bridge.lock"

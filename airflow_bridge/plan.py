@@ -1,18 +1,22 @@
 """The asset graph as plain data: which DAGs, tasks, edges and schedule Airflow gets, and which partition a run targets.
 
-No Airflow import here, so the export can be checked (and reused by other renderers) without Airflow installed.
+Input is the JSON that `export` writes from the Dagster definitions (committed as `asset_graph.json`), so planning
+imports neither Airflow nor Dagster: a DAG file parses in well under a second, and the plan can be checked (and
+reused by other renderers) anywhere.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 DAG_ID_PREFIX = "image_pipeline"
-JOB_NAME = "image_pipeline"
+GRAPH_FILE = Path(__file__).with_name("asset_graph.json")
 # Per-asset overrides read from Dagster asset metadata, e.g. `metadata={"airflow/retries": 0}`.
 META_RETRIES = "airflow/retries"
 META_RETRY_DELAY_S = "airflow/retry_delay_s"
@@ -144,55 +148,51 @@ def partitions_between(plan: DagPlan, first: dt.date, last: dt.date, now: dt.dat
     return [plan.partition_for(dt.datetime.combine(day, dt.time(), dt.UTC), None, now) for day in days]
 
 
-def plan_dags(defs: Any, job_name: str = JOB_NAME, defaults: TaskDefaults | None = None) -> list[DagPlan]:
-    """One DagPlan per value of the static dimension, one task per asset of `job_name`, edges from asset deps."""
-    from dagster import MultiPartitionsDefinition, StaticPartitionsDefinition, TimeWindowPartitionsDefinition
+def load_graph(path: str | Path = GRAPH_FILE) -> dict[str, Any]:
+    """The exported asset graph (see `export`)."""
+    graph = json.loads(Path(path).read_text())
+    if not isinstance(graph, dict) or graph.get("format") != 1:
+        raise ValueError(f"{path} is not an asset graph export of format 1; rerun `python -m airflow_bridge.export`")
+    return graph
 
+
+def plan_dags(graph: Mapping[str, Any], defaults: TaskDefaults | None = None) -> list[DagPlan]:
+    """One DagPlan per source, one task per asset of the exported job, edges from asset deps."""
     defaults = defaults or TaskDefaults.from_env()
-    graph = defs.resolve_asset_graph()
-    job = defs.resolve_job_def(job_name)
-    keys = sorted(job.asset_layer.executable_asset_keys, key=lambda key: key.path)
-    partitions = job.partitions_def
-    if not isinstance(partitions, MultiPartitionsDefinition):
-        raise TypeError(f"job {job_name} must be partitioned by date × static source, not {partitions!r}")
-    dims = {type(d.partitions_def): d for d in partitions.partitions_defs}
-    date_dim = next((d for t, d in dims.items() if issubclass(t, TimeWindowPartitionsDefinition)), None)
-    source_dim = dims.get(StaticPartitionsDefinition)
-    if date_dim is None or source_dim is None:
-        raise TypeError(f"job {job_name} needs one time-window and one static dimension")
-    window = date_dim.partitions_def
+    date_dim, source_dim = graph["date_dimension"], graph["source_dimension"]
     schedule = DailySchedule(
-        cron=window.cron_schedule,
-        timezone=str(window.timezone),
-        start=window.start.date(),
-        end_offset=window.end_offset,
-        fmt=window.fmt,
+        cron=date_dim["cron"],
+        timezone=date_dim["timezone"],
+        start=dt.date.fromisoformat(date_dim["start"]),
+        end_offset=int(date_dim["end_offset"]),
+        fmt=date_dim["fmt"],
     )
-    tasks = tuple(_task_plan(graph.get(key), set(keys), defaults) for key in keys)
+    tasks = tuple(_task_plan(asset, defaults) for asset in graph["assets"])
     return [
         DagPlan(
             dag_id=dag_id_for(source),
             source=source,
-            job_name=job_name,
-            date_dimension=date_dim.name,
-            source_dimension=source_dim.name,
+            job_name=graph["job"],
+            date_dimension=date_dim["name"],
+            source_dimension=source_dim["name"],
             schedule=schedule,
             tasks=tasks,
         )
-        for source in source_dim.partitions_def.get_partition_keys()
+        for source in source_dim["values"]
     ]
 
 
-def _task_plan(node: Any, selected: set[Any], defaults: TaskDefaults) -> TaskPlan:
-    meta = {key: getattr(value, "value", value) for key, value in (node.metadata or {}).items()}
+def _task_plan(asset: Mapping[str, Any], defaults: TaskDefaults) -> TaskPlan:
+    meta = asset.get("airflow") or {}
+    key = tuple(asset["key"])
     return TaskPlan(
-        task_id=task_id_for(tuple(node.key.path)),
-        asset_key=tuple(node.key.path),
-        upstream=tuple(sorted(task_id_for(tuple(k.path)) for k in node.parent_keys if k in selected)),
+        task_id=task_id_for(key),
+        asset_key=key,
+        upstream=tuple(sorted(task_id_for(tuple(k)) for k in asset["upstream"])),
         retries=int(meta.get(META_RETRIES, defaults.retries)),
         retry_delay_s=int(meta.get(META_RETRY_DELAY_S, defaults.retry_delay_s)),
         execution_timeout_s=int(meta.get(META_TIMEOUT_S, defaults.execution_timeout_s)),
         pool=str(meta.get(META_POOL, defaults.pool)),
         pool_slots=int(meta.get(META_POOL_SLOTS, defaults.pool_slots)),
-        description=node.description or "",
+        description=asset.get("description") or "",
     )

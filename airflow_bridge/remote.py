@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from airflow_bridge.modes import AssetRun, DagsterRunFailed
+from airflow_bridge.contracts import AssetRun, DagsterRunFailed
 
 log = logging.getLogger(__name__)
 

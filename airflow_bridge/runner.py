@@ -7,7 +7,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from airflow_bridge.modes import AssetRun, ExecutionMode, Executor, executor_for
+from airflow_bridge.contracts import AssetRun, Executor
+from airflow_bridge.modes import ExecutionMode, executor_for
 from airflow_bridge.plan import DagPlan, TaskPlan
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from image_assets.assets.partitions import PartitionRef, image_partitions
+from image_assets.assets.partitions import START_DATE, PartitionRef, image_partitions
 from image_assets.sources import SOURCE_NAMES
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -57,7 +57,7 @@ def plan_backfill(source: str, start: dt.date, end: dt.date) -> BackfillPlan:
     valid = set(image_partitions.get_partition_keys())
     for day in (start, end):
         if PartitionRef(sources[0], day).key not in valid:
-            raise BackfillError(f"{day} is outside the partitions (from 2024-01-01 to today, UTC)")
+            raise BackfillError(f"{day} is outside the partitions (from {START_DATE} to today, UTC)")
     return BackfillPlan(sources, start, end)
 
 
@@ -95,8 +95,9 @@ def run_backfill(plan: BackfillPlan, *, on_step: Callable[[str], None] | None = 
                 )
                 outcome["success"] = result.success
                 failures = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
-                if failures:
-                    outcome["error"] = failures[0].step_failure_data.error.message.strip().splitlines()[-1]
+                error = failures[0].step_failure_data.error if failures else None
+                if error is not None:
+                    outcome["error"] = error.message.strip().splitlines()[-1]
             except Exception as exc:  # reported as the outcome, not a traceback
                 outcome["success"], outcome["error"] = False, f"{type(exc).__name__}: {exc}"
 
@@ -105,7 +106,7 @@ def run_backfill(plan: BackfillPlan, *, on_step: Callable[[str], None] | None = 
         while worker.is_alive() or len(done) < len(ASSET_ORDER):
             for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_SUCCESS).records:
                 step = record.event_log_entry.step_key
-                if step not in done:
+                if step and step not in done:
                     done.append(step)
                     if on_step:
                         on_step(step)

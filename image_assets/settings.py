@@ -20,6 +20,7 @@ class ConfigError(ValueError):
 class Settings:
     home: Path
     storage_url: str
+    gcp_project: str | None
     mongodb_uri: str | None
     mongodb_database: str
     catalog_sqlite_path: Path
@@ -37,6 +38,7 @@ class Settings:
         return cls(
             home=home,
             storage_url=env.get("IMGPIPE_BUCKET") or str(home / "objects"),
+            gcp_project=env.get("GOOGLE_CLOUD_PROJECT") or None,
             mongodb_uri=env.get("MONGODB_URI") or None,
             mongodb_database=env.get("IMGPIPE_MONGODB_DB") or "imgpipe",
             catalog_sqlite_path=home / "catalog.sqlite",

@@ -2,6 +2,11 @@
 
 Every home directory points into a temporary folder before anything is imported, so no test writes to
 the user's home or the repository.
+
+Two tiers (`make test-fast`, `make test`): a test that starts a JVM, a server or a subprocess cluster carries the
+`integration` marker. The markers are kept honest here: a test that asks for a heavy fixture without the marker
+fails at collection, and the fast tier (`-m "not integration"`) runs with no usable JVM, so an unmarked test that
+starts Spark fails instead of silently slowing the inner loop.
 """
 
 from __future__ import annotations
@@ -24,6 +29,30 @@ for _name in ("MONGODB_URI", "IMGPIPE_BUCKET", "MLFLOW_TRACKING_URI", "SPARK_MAS
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 import pytest  # noqa: E402
+
+# Fixtures that start a JVM or a server; any test using one must be marked `integration`.
+HEAVY_FIXTURES = frozenset({"spark_resource", "gcs_host", "mongodb_uri", "airflow_db", "dagbag"})
+NO_JVM = "/nonexistent/fast-tier-runs-no-jvm"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if (config.option.markexpr or "").strip() == "not integration":
+        os.environ["JAVA_HOME"] = NO_JVM  # the fast tier: a Spark start fails loudly
+        os.environ["IMGPIPE_FAST_TIER"] = "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        heavy = HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if heavy and item.get_closest_marker("integration") is None:
+            raise pytest.UsageError(f"{item.nodeid} uses {', '.join(sorted(heavy))} but is not marked integration")
+
+
+def forbid_in_fast_tier(what: str) -> None:
+    """Called by helpers that start servers or clusters (dagster dev, a Spark cluster, Airflow subprocesses)."""
+    if os.environ.get("IMGPIPE_FAST_TIER"):
+        pytest.fail(f"{what} started in the fast tier: mark the test `integration`")
+
 
 from tests.servers import gcs_emulator, mongo_wire_server  # noqa: E402
 

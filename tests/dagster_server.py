@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 @contextmanager
 def dagster_dev(env: Mapping[str, str], log_path: Path, timeout: float = 120.0) -> Iterator[str]:
     """Run `dagster dev -w workspace.yaml`; yield its base URL once /server_info answers."""
+    from tests.conftest import forbid_in_fast_tier
+
+    forbid_in_fast_tier("dagster dev")
     port = free_port()
     dagster = Path(sys.executable).with_name("dagster")
     with log_path.open("wb") as log:

@@ -13,11 +13,13 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from image_assets.assets import IMAGE_ASSETS
+from image_assets.catalog import open_catalog
 from image_assets.resources import build_resources
-from image_assets.resources.catalog import open_catalog
 from image_assets.settings import Settings
 from image_assets.sources.local import BUNDLED_PHOTOS
 from tests.sources.conftest import pexels_photo, unsplash_photo, wallhaven_item
+
+pytestmark = pytest.mark.integration
 
 PAST_DAY = dt.date(2024, 5, 2)
 

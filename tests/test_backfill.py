@@ -15,6 +15,8 @@ from image_assets.cli import main
 from image_assets.sources.local import BUNDLED_PHOTOS
 from tests.dagster_server import dagster_dev, graphql
 
+pytestmark = pytest.mark.integration
+
 ASSETS = ["raw_images", "compressed_images", "stored_images", "image_catalog"]
 LAUNCH_BACKFILL = """
 mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {

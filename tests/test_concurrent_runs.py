@@ -8,15 +8,18 @@ import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from dagster import DagsterInstance, materialize
 from pymongo import MongoClient
 
 from image_assets.assets import IMAGE_ASSETS
 from image_assets.pipeline import layout
 from image_assets.resources import build_resources
-from image_assets.resources.storage import open_store
 from image_assets.settings import Settings
 from image_assets.sources.local import BUNDLED_PHOTOS
+from image_assets.stores import open_store
+
+pytestmark = pytest.mark.integration
 
 DAY = dt.date(2026, 11, 21)
 PHOTOS = ["chelsea.png", "coffee.png", "rocket.jpg", "camera.png"]

@@ -6,10 +6,13 @@ import datetime as dt
 import os
 import shutil
 
+import pytest
 from dagster import AssetKey, DagsterInstance
 
 from image_assets.sources.local import BUNDLED_PHOTOS
 from tests.dagster_server import dagster_dev, graphql, wait_for_run
+
+pytestmark = pytest.mark.integration
 
 ASSETS_QUERY = """
 { assetNodes { assetKey { path } dependencyKeys { path }

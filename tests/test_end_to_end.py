@@ -19,6 +19,8 @@ from image_assets.settings import Settings
 from image_assets.sources.local import BUNDLED_PHOTOS
 from tests.conftest import GCS_BUCKET
 
+pytestmark = pytest.mark.integration
+
 DAY = dt.date(2026, 11, 26)
 PARTITION = "2026-11-26|local"
 PHOTOS = ["chelsea.png", "coffee.png", "rocket.jpg"]
@@ -78,7 +80,7 @@ def test_materialize_twice_lands_everything_once(e2e) -> None:
     result = run()
 
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"quality_target_met": True, "objects_match_documents": True, "no_duplicate_documents": True}
+    assert checks == {"quality_target_met": True, "objects_match_documents": True, "no_duplicate_images": True}
     raw_meta = result.asset_materializations_for_node("raw_images")[0].metadata
     assert raw_meta["status_counts"].value == {"bad_content": 1, "ok": 3}
 
@@ -120,6 +122,8 @@ def test_materialize_twice_lands_everything_once(e2e) -> None:
     compressed_meta = result.asset_materializations_for_node("compressed_images")[0].metadata
     assert compressed_meta["preview"].value.count("data:image/png;base64,") == 2
     assert f"runs/{mlrun.info.run_id}" in compressed_meta["mlflow_run"].value
+    # Every catalog document names the MLflow run that compressed it.
+    assert {doc["mlflow_run_id"] for doc in docs} == {mlrun.info.run_id}
 
     # Rerun: nothing duplicated.
     run()

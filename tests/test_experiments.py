@@ -14,9 +14,11 @@ from image_assets.assets.experiments import compression_experiment_job, parse_po
 from image_assets.assets.ingest import raw_images
 from image_assets.codec import CodecError, RankPolicy, decode
 from image_assets.resources import build_resources
-from image_assets.resources.storage import open_store
 from image_assets.settings import Settings
 from image_assets.sources.local import BUNDLED_PHOTOS
+from image_assets.stores import open_store
+
+pytestmark = pytest.mark.integration
 
 DAY = dt.date(2026, 11, 20)
 PHOTOS = ["chelsea.png", "coffee.png"]

@@ -12,8 +12,8 @@ from PIL import Image
 
 from image_assets.codec import RankPolicy, compress_image
 from image_assets.pipeline.reports import before_after_grid, preview_markdown, rate_distortion_plot
-from image_assets.resources.storage import LocalObjectStore
 from image_assets.sources.local import BUNDLED_PHOTOS
+from image_assets.stores import LocalObjectStore
 
 PHOTOS = ["chelsea.png", "camera.png"]  # 451x300 RGB, 512x512 grey
 

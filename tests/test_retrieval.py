@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from image_assets.catalog import open_catalog
 from image_assets.cli import main
 from image_assets.codec import decode, encode, load_image
-from image_assets.resources.catalog import open_catalog
-from image_assets.resources.storage import open_store
 from image_assets.settings import Settings
 from image_assets.sources.local import BUNDLED_PHOTOS
+from image_assets.stores import open_store
 
 CHELSEA = load_image((BUNDLED_PHOTOS / "chelsea.png").read_bytes())  # 451x300 RGB
 CAMERA = load_image((BUNDLED_PHOTOS / "camera.png").read_bytes())  # 512x512 grey
@@ -93,7 +93,7 @@ def listed(capsys, *argv: str) -> list[str]:
     return [json.loads(line)["id"] for line in out.splitlines()]
 
 
-@pytest.fixture(params=["embedded", "pymongo"])
+@pytest.fixture(params=["embedded", pytest.param("pymongo", marks=pytest.mark.integration)])
 def catalog_env(request, tmp_path, monkeypatch):
     """The same filters on mongoeco directly and on a real pymongo client (wire-protocol server)."""
     monkeypatch.setenv("IMGPIPE_HOME", str(tmp_path / "home"))
@@ -147,12 +147,31 @@ def test_list_filters(catalog_env, capsys) -> None:
     assert code == 0 and "pexels:c" in out and "pexels:d" in out and out.rstrip().endswith("2 image(s)")
 
 
+def test_list_links_each_image_to_its_mlflow_run(home, capsys, monkeypatch) -> None:
+    from image_assets.catalog import open_catalog
+
+    settings = Settings.from_env()
+    catalog = open_catalog(None, settings.mongodb_database, settings.catalog_sqlite_path)
+    tracked = document("local", "tracked", "2026-11-06", 36.0, None) | {
+        "mlflow_run_id": "0123abcd", "mlflow_experiment_id": "7"
+    }  # fmt: skip
+    catalog.upsert([tracked])
+    catalog.close()
+
+    code, out, _ = cli(capsys, "catalog", "list", "--date", "2026-11-06")
+    assert code == 0 and "http://127.0.0.1:5000/#/experiments/7/runs/0123abcd" in out and "make mlflow" in out
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://alice:s3cret@mlflow.example:8443/")
+    (line,) = [json.loads(x) for x in cli(capsys, "catalog", "list", "--date", "2026-11-06", "--json")[1].splitlines()]
+    assert line["mlflow_run_id"] == "0123abcd"
+    assert line["mlflow_run_url"] == "https://mlflow.example:8443/#/experiments/7/runs/0123abcd"
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--from", "2026-11-03", "--to", "2026-11-01"], "--from 2026-11-03 is after --to 2026-11-01"),
         (["--date", "2026-11-01", "--from", "2026-11-01"], "give --date or --from/--to, not both"),
-        (["--from", "yesterday"], "invalid date 'yesterday': use YYYY-MM-DD"),
+        (["--from", "yesterday"], "invalid --from 'yesterday': use YYYY-MM-DD"),
         (["--min-psnr", "high"], "--min-psnr must be a number, got 'high'"),
         (["--min-psnr", "nan"], "--min-psnr must be a finite number, got 'nan'"),
         (["--photographer", "  "], "--photographer needs a name"),

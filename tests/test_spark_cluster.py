@@ -11,10 +11,13 @@ import time
 from pathlib import Path
 
 import pyspark
+import pytest
 import requests
 
 from image_assets.sources.local import BUNDLED_PHOTOS
 from tests.servers import free_port
+
+pytestmark = pytest.mark.integration
 
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
 

@@ -83,14 +83,16 @@ def compressed_images(
     with tempfile.TemporaryDirectory(prefix="imgpipe-reports-") as tmp, parent as parent_run:
         for ref in refs:
             part = groups.get((ref.source, ref.day.isoformat()), [])
-            write_manifest(
-                store, layout.manifest_key(compress.ASSET, ref.source, ref.day), part, compress.COMPRESSED_SCHEMA
-            )
-            compress.remove_stale_staging(store, ref.source, ref.day, part)
             tags = base_tags | {"source": ref.source, "date": ref.day.isoformat(), "partition": ref.key}
             with tracking.run(
                 f"{ref.key} {policy.describe()}", tags, parent_run_id=parent_run.run_id if parent_run else None
             ) as run:
+                # The manifest names the MLflow run, so every catalog document built from it can link to it.
+                part = [row | {"mlflow_run_id": run.run_id, "mlflow_experiment_id": run.experiment_id} for row in part]
+                write_manifest(
+                    store, layout.manifest_key(compress.ASSET, ref.source, ref.day), part, compress.COMPRESSED_SCHEMA
+                )
+                compress.remove_stale_staging(store, ref.source, ref.day, part)
                 run.params.update(params)
                 run.metrics.update(compression_summary(part, elapsed * len(part) / max(len(rows), 1)))
                 folder = Path(tmp) / ref.key.replace("|", "_")
@@ -120,9 +122,7 @@ def compressed_images(
                 )
             ),
             "mlflow_run_id": runs[0].run_id if len(runs) == 1 else MetadataValue.json([r.run_id for r in runs]),
-            "mlflow_run": MetadataValue.url(runs[0].link)
-            if runs[0].link.startswith("http")
-            else MetadataValue.text(runs[0].link),
+            "mlflow_run": MetadataValue.url(runs[0].link),
         },
         check_results=[AssetCheckResult(check_name=QUALITY_CHECK, passed=passed, metadata=check_metadata)],
     )

@@ -119,7 +119,7 @@ def compression_experiment(
                 {
                     "source": config.source,
                     "date": day.isoformat(),
-                    "sample": len(items),
+                    "sample": str(len(items)),
                     "policies": ",".join(p.describe() for p in policies),
                 }
             )
@@ -177,7 +177,7 @@ def compression_experiment(
         metadata={
             "results": MetadataValue.md("\n".join(table)),
             "mlflow_parent_run_id": parent.run_id,
-            "mlflow_run": MetadataValue.text(f"{tracking.tracking_uri} {parent.ui_path}"),
+            "mlflow_run": MetadataValue.url(parent.link),
             "objects": MetadataValue.text(store.uri(prefix) if config.keep_objects else "removed"),
         },
     )

@@ -23,17 +23,14 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every command module registers its commands; one that cannot be imported is a broken install, so it
+    raises instead of silently dropping its commands."""
     import importlib
 
-    parser = argparse.ArgumentParser(prog="imgpipe", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="imgpipe", description=(__doc__ or "").splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
+        module = importlib.import_module(module_name)
         module.register(subparsers)
     return parser
 
@@ -41,7 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # The assets use Dagster's (beta) backfill_policy on purpose; the CLI's users need not be told each time.
     warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy`")
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ImportError as exc:
+        print(
+            f"imgpipe: broken installation: cannot import {exc.name or exc} ({exc}); run `make setup`", file=sys.stderr
+        )
+        return 3
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
 
 from image_assets.cli.errors import UserError
-from image_assets.cli.pipeline_commands import parse_day
+from image_assets.cli.options import number_option, parse_day
 from image_assets.settings import Settings
 
 # Output formats `imgpipe get` writes, the Pillow format name, and the extensions that imply each.
@@ -53,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def open_catalog_from_env():
-    from image_assets.resources.catalog import open_catalog
+    from image_assets.catalog import open_catalog
 
     settings = Settings.from_env()
     try:
@@ -67,16 +66,6 @@ def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(out, default=str))
 
 
-def number_option(flag: str, text: str, kind: type[int] | type[float]) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise UserError(f"{flag} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-    if not math.isfinite(value):
-        raise UserError(f"{flag} must be a finite number, got {text!r}")
-    return value
-
-
 def build_query(args: argparse.Namespace) -> dict[str, Any]:
     """The catalog filter for `catalog list`'s options; the same query runs on MongoDB and mongoeco."""
     query: dict[str, Any] = {}
@@ -85,10 +74,10 @@ def build_query(args: argparse.Namespace) -> dict[str, Any]:
     if args.date and (args.date_from or args.date_to):
         raise UserError("give --date or --from/--to, not both")
     if args.date:
-        query["date"] = parse_day(args.date).isoformat()
+        query["date"] = parse_day(args.date, "--date").isoformat()
     elif args.date_from or args.date_to:
-        start = parse_day(args.date_from) if args.date_from else None
-        end = parse_day(args.date_to) if args.date_to else None
+        start = parse_day(args.date_from, "--from") if args.date_from else None
+        end = parse_day(args.date_to, "--to") if args.date_to else None
         if start and end and start > end:
             raise UserError(f"--from {start} is after --to {end}")
         # Partition days are stored as ISO strings, so string order is date order.
@@ -105,24 +94,31 @@ def build_query(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def list_command(args: argparse.Namespace) -> int:
+    from image_assets.tracking.links import run_url
+
     query = build_query(args)
+    tracking_uri = Settings.from_env().mlflow_tracking_uri
     catalog = open_catalog_from_env()
     try:
         docs = [public_view(doc) for doc in catalog.find(query, limit=args.limit)]
     finally:
         catalog.close()
+    for doc in docs:
+        if doc.get("mlflow_run_id") and doc.get("mlflow_experiment_id"):
+            doc["mlflow_run_url"] = run_url(tracking_uri, doc["mlflow_experiment_id"], doc["mlflow_run_id"])
     if args.json:
         for doc in docs:
             print(json.dumps(doc, sort_keys=True))
         return 0
-    print(f"{'id':<40} {'date':<10} {'size':>11} {'bytes in':>10} {'bytes out':>10} {'PSNR':>6}")
+    print(f"{'id':<40} {'date':<10} {'size':>11} {'bytes in':>10} {'bytes out':>10} {'PSNR':>6}  MLflow run")
     for doc in docs:
         size = f"{doc['width']}x{doc['height']}"
         print(
             f"{doc['id']:<40} {doc['date']:<10} {size:>11} {doc['bytes_in']:>10,} {doc['bytes_out']:>10,} "
-            f"{doc['psnr']:>6.2f}"
+            f"{doc['psnr']:>6.2f}  {doc.get('mlflow_run_url') or '-'}"
         )
-    print(f"{len(docs)} image(s)")
+    local_ui = any(doc.get("mlflow_run_url") for doc in docs) and not tracking_uri.startswith(("http", "https"))
+    print(f"{len(docs)} image(s)" + ("; the MLflow links open once `make mlflow` runs" if local_ui else ""))
     return 0
 
 
@@ -182,7 +178,7 @@ def get_command(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from image_assets.codec import CodecError, decode
-    from image_assets.resources.storage import open_store
+    from image_assets.stores import open_store
 
     fmt = output_format(args.output, args.image_format)
     max_size = max_size_option(args)

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 
 from image_assets.cli.errors import UserError
+from image_assets.cli.options import parse_day
 from image_assets.sources import SOURCE_NAMES
-
-
-def parse_day(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"invalid date {text!r}: use YYYY-MM-DD") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +22,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
     from image_assets.demo import run_demo
 
-    day = parse_day(args.date) if args.date else None
+    day = parse_day(args.date, "--date") if args.date else None
     try:
         report = run_demo(source=args.source, day=day)
     except (DagsterExecutionStepExecutionError, DagsterInvariantViolationError) as exc:
@@ -55,7 +48,7 @@ def run_backfill_command(args: argparse.Namespace) -> int:
     from image_assets.backfill import ASSET_ORDER, BackfillError, plan_backfill, run_backfill
 
     try:
-        plan = plan_backfill(args.source, parse_day(args.start), parse_day(args.end))
+        plan = plan_backfill(args.source, parse_day(args.start, "--from"), parse_day(args.end, "--to"))
     except BackfillError as exc:
         raise UserError(str(exc)) from None
     partitions = plan.partitions

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from typing import Any
 
 from image_assets.cli.errors import UserError
+from image_assets.cli.options import parse_day
 from image_assets.sources import SOURCE_NAMES, ImageRecord, SourceError, make_source
 
 
@@ -27,17 +27,8 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(handler=list_records)
 
 
-def _parse_day(text: str) -> dt.date:
-    try:
-        if len(text) != 10:
-            raise ValueError
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"bad --date {text!r}: expected YYYY-MM-DD") from None
-
-
 def list_records(args: argparse.Namespace) -> int:
-    day = _parse_day(args.date)
+    day = parse_day(args.date, "--date")
     if args.source not in SOURCE_NAMES:
         raise UserError(f"unknown source {args.source!r}; choose one of {', '.join(SOURCE_NAMES)}")
     if args.limit is not None and args.limit < 1:

@@ -66,9 +66,9 @@ def analyze(
 
     With `fast_rank`, tiled planes get only their leading `fast_rank` triplets (batched subspace
     iteration); `Analysis.tails` then says which tiles may need more (see `refine`)."""
-    planes, weights, residual = planes if planes is not None else to_planes(pixels, layout.color)
+    plane_list, weights, residual = planes if planes is not None else to_planes(pixels, layout.color)
     layouts, svds, energies, tails, stacks = [], [], [], [], []
-    for index, (plane, weight) in enumerate(zip(planes, weights, strict=True)):
+    for index, (plane, weight) in enumerate(zip(plane_list, weights, strict=True)):
         h, w = plane.shape
         th, tw = (h, w) if layout.tile is None else (min(layout.tile, h), min(layout.tile, w))
         tiles = to_tiles(plane, th, tw)

@@ -32,8 +32,8 @@ def load_image(data: bytes, *, max_pixels: int | None = None, keep_alpha: bool =
                         f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}"
                     )
                 img.load()
-                img = ImageOps.exif_transpose(img) or img
-                return _to_array(img, keep_alpha)
+                oriented = ImageOps.exif_transpose(img) or img
+                return _to_array(oriented, keep_alpha)
     except CodecError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from image_assets.pipeline import layout
-from image_assets.resources.catalog import Catalog
-from image_assets.resources.storage import ObjectStore
+from image_assets.stores import ObjectStore
+
+if TYPE_CHECKING:
+    from image_assets.catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,7 @@ class PartitionConsistency:
     documents: int
     objects_without_document: list[str]
     documents_without_object: list[str]
-    duplicate_documents: int
+    same_content: list[list[str]]
 
     @property
     def matched(self) -> bool:
@@ -26,6 +29,7 @@ class PartitionConsistency:
 def partition_consistency(
     store: ObjectStore, catalog: Catalog, source: str, day: dt.date, partition_key: str
 ) -> PartitionConsistency:
+    """Stored objects against catalog documents of one partition, and documents that share an original image."""
     objects = set(store.list(layout.partition_prefix(layout.IMAGES, source, day)))
     documents = {doc["storage"]["key"]: doc["_id"] for doc in catalog.find({"partition_key": partition_key})}
     return PartitionConsistency(
@@ -33,5 +37,5 @@ def partition_consistency(
         documents=len(documents),
         objects_without_document=sorted(objects - documents.keys()),
         documents_without_object=sorted(documents[key] for key in documents.keys() - objects),
-        duplicate_documents=catalog.duplicate_count({"partition_key": partition_key}),
+        same_content=catalog.same_content(partition_key),
     )

@@ -9,14 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
 from image_assets.pipeline import layout
-from image_assets.resources.storage import StoreSpec
+from image_assets.stores import StoreSpec
 
 ASSET = "compressed_images"
 
@@ -50,7 +50,7 @@ SPARK_SCHEMA = ", ".join(
 )
 
 
-def compress_one(store: Any, item: dict[str, str], policy: Any, output_area: str) -> dict:
+def compress_one(store: Any, item: Mapping[Any, Any], policy: Any, output_area: str) -> dict[str, Any]:
     """Encode one raw object to `<output_area>/<source>/<date>/<id>.svdz`; failures are rows, never raised."""
     from image_assets.codec import CodecError, compress_image
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from image_assets.resources.catalog import document_id
+from image_assets.catalog import document_id
 
 
 def build_documents(
@@ -18,8 +18,9 @@ def build_documents(
     stored_rows: Sequence[dict[str, Any]],
     *,
     run_id: str | None = None,
-    mlflow_run_id: str | None = None,
 ) -> Iterator[dict[str, Any]]:
+    """Documents for the partition's stored images; each names the Dagster run that wrote it and the MLflow run
+    that compressed it (from the compressed manifest)."""
     raw = {row["source_id"]: row for row in raw_rows}
     compressed = {row["source_id"]: row for row in compressed_rows}
     now = dt.datetime.now(dt.UTC)
@@ -60,6 +61,7 @@ def build_documents(
             "color": record.get("color"),
             "created_at": record.get("created_at"),
             "dagster_run_id": run_id,
-            "mlflow_run_id": mlflow_run_id,
+            "mlflow_run_id": c.get("mlflow_run_id"),
+            "mlflow_experiment_id": c.get("mlflow_experiment_id"),
             "updated_at": now,
         }

@@ -15,8 +15,8 @@ from PIL import Image, UnidentifiedImageError
 
 from image_assets.pipeline import layout
 from image_assets.pipeline.manifests import write_manifest
-from image_assets.resources.storage import ObjectStore
 from image_assets.sources import DownloadError, ImageRecord, Source
+from image_assets.stores import ObjectStore
 
 ASSET = "raw_images"
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif"}

@@ -1,26 +1,50 @@
-"""Object keys: deterministic per (source, day, source id), identical on GCS and the local store."""
+"""Object keys: deterministic per (source, day, source id), identical on GCS and the local store.
+
+Source ids come from outside (API responses, file names), so they never go into a key as they are unless they are
+plainly safe: `key_segment` keeps short ids of letters, digits, `-` and `_` that start with a letter or digit, and
+turns anything else into `_<readable part>-<sha256 prefix>`. The two forms cannot collide (only the encoded form
+starts with `_`), and the hash keeps distinct ids distinct. Every key then passes `stores.check_key` as well.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 
 RAW = "raw"
 STAGING = "staging"
 IMAGES = "images"
 MANIFESTS = "manifests"
 
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
-def partition_prefix(area: str, source: str, day: dt.date) -> str:
-    return f"{area}/{source}/{day.isoformat()}/"
+
+def key_segment(source_id: str) -> str:
+    """A key-safe, collision-free name for an untrusted source id (see the module docstring)."""
+    if _PLAIN_ID.fullmatch(source_id):
+        return source_id
+    readable = _UNSAFE.sub("_", source_id).strip("_")[:40]
+    digest = hashlib.sha256(source_id.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    return f"_{readable}-{digest}" if readable else f"_{digest}"
+
+
+def _day(day: dt.date | str) -> str:
+    return day if isinstance(day, str) else day.isoformat()
+
+
+def partition_prefix(area: str, source: str, day: dt.date | str) -> str:
+    return f"{area}/{source}/{_day(day)}/"
 
 
 def raw_key(source: str, day: dt.date, source_id: str, extension: str) -> str:
-    return f"{partition_prefix(RAW, source, day)}{source_id}{extension}"
+    return f"{partition_prefix(RAW, source, day)}{key_segment(source_id)}{extension}"
 
 
 def svdz_key(area: str, source: str, day: dt.date | str, source_id: str) -> str:
     """A compressed object's key in `area` (staging, images, or an experiment's own area)."""
-    return f"{area}/{source}/{day if isinstance(day, str) else day.isoformat()}/{source_id}.svdz"
+    return f"{partition_prefix(area, source, day)}{key_segment(source_id)}.svdz"
 
 
 def image_key(source: str, day: dt.date, source_id: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from image_assets.resources.storage import ObjectStore
+from image_assets.stores import ObjectStore
 
 
 class ManifestMissing(LookupError):

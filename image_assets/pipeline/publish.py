@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from image_assets.pipeline import layout
-from image_assets.resources.storage import ObjectStore
+from image_assets.stores import ObjectStore
 
 ASSET = "stored_images"
 

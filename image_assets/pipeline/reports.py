@@ -10,14 +10,15 @@ import base64
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from PIL import Image
 
-from image_assets.resources.storage import ObjectStore
+from image_assets.stores import ObjectStore
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, so executors importing pipeline never load it
+    from matplotlib.figure import Figure
 
 DPI = 100
 
@@ -31,10 +32,18 @@ def ok_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _figure(**kwargs: Any) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
     fig.savefig(path, format="png", dpi=DPI)
     return path
 
@@ -53,7 +62,7 @@ def rate_distortion_plot(
     An input with no ok rows still produces a (labelled, empty) plot, so callers can always attach it.
     """
     good = ok_rows(rows)
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    fig = _figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in good:
@@ -122,7 +131,7 @@ def before_after_grid(
     The compressed object is `row[key_field]` (the staged `.svdz` by default). Rows whose raw or compressed
     object is missing or unreadable are skipped; None when no pair could be drawn (no file is written).
     """
-    pairs = []
+    pairs: list[tuple[Any, ...]] = []
     for row in ok_rows(rows):
         if len(pairs) >= count:
             break
@@ -132,7 +141,7 @@ def before_after_grid(
     if not pairs:
         return None
     cell = thumb / DPI
-    fig = Figure(figsize=(2 * cell + 0.3, len(pairs) * (cell + 0.45)), layout="constrained")
+    fig = _figure(figsize=(2 * cell + 0.3, len(pairs) * (cell + 0.45)), layout="constrained")
     axes = fig.subplots(len(pairs), 2, squeeze=False)
     for (row, before, after, bytes_in, bytes_out), (left, right) in zip(pairs, axes, strict=True):
         left.imshow(before)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dagster_gcp import GCSResource
+
 from image_assets.resources.catalog import CatalogResource
 from image_assets.resources.spark import SparkResource, make_spark_resource
 from image_assets.resources.storage import StorageResource
@@ -24,7 +26,7 @@ def build_resources(settings: Settings | None = None, env: Mapping[str, str] | N
     """Resources for this deployment, chosen from the environment (see README's variable table)."""
     settings = settings or Settings.from_env(env)
     return {
-        "storage": StorageResource(url=settings.storage_url),
+        "storage": StorageResource(url=settings.storage_url, gcs=GCSResource(project=settings.gcp_project)),
         "catalog": CatalogResource(
             mongodb_uri=settings.mongodb_uri,
             database=settings.mongodb_database,

@@ -56,6 +56,7 @@ class SparkResource(LazyPySparkResource):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             os.environ.setdefault("SPARK_CONF_DIR", str(SPARK_CONF_DIR))
             super()._init_session()
+            assert self._spark_session is not None
             self._spark_session.sparkContext.setLogLevel("ERROR")
 
     @property

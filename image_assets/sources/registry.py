@@ -1,10 +1,12 @@
 """Source names and the one factory that builds a Source from the environment.
 
-Every setting has an environment variable (documented in README.md, "Image sources"); keys are
+Every setting has an environment variable (documented in docs/sources.md); keys are
 read here and nowhere else, and never appear in an error message.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import datetime as dt
 import os
@@ -78,7 +80,7 @@ def make_source(name: str, env: Mapping[str, str] | None = None) -> Source:
         return LocalFolderSource(env.get("IMGPIPE_LOCAL_SOURCE") or None)
     if name not in SOURCE_NAMES:
         raise SourceError(f"unknown source {name!r}; choose one of {', '.join(SOURCE_NAMES)}")
-    common = {
+    common: dict[str, Any] = {
         "settings": http_settings_from_env(env),
         "limits": limits_from_env(env),
         "allowlist": allowlist_from_env(env),

@@ -138,12 +138,24 @@ class WallhavenSource(Source):
         if not wall.get("path"):
             log.warning("wallhaven: skipping %s without a path", item.source_id)
             return None
-        uploader = (wall.get("uploader") or {}).get("username")
-        page = wall.get("url")
-        site = urlsplit(page or "https://wallhaven.cc")
+        # Every field is checked for its type: a reply with `uploader` as a string or `colors` as an object
+        # loses that field, not the record (and never the partition).
+        uploader_info = wall.get("uploader")
+        uploader = _text(uploader_info.get("username")) if isinstance(uploader_info, dict) else None
+        page = _text(wall.get("url"))
+        try:
+            site = urlsplit(page or "https://wallhaven.cc")
+        except ValueError:
+            page, site = None, urlsplit("https://wallhaven.cc")
         profile = f"{site.scheme}://{site.netloc}/user/{quote(uploader)}" if uploader else None
-        tags = [t.get("name") for t in wall.get("tags") or [] if isinstance(t, dict) and t.get("name")]
-        colors = wall.get("colors") or []
+        raw_tags = wall.get("tags")
+        tags = (
+            [n for t in raw_tags if isinstance(t, dict) and (n := _text(t.get("name")))]
+            if isinstance(raw_tags, list)
+            else []
+        )
+        raw_colors = wall.get("colors")
+        colors = [c for c in raw_colors if isinstance(c, str)] if isinstance(raw_colors, list) else []
         attribution = f"Wallpaper uploaded by {uploader or 'an unknown user'} on Wallhaven ({page})"
         if wall.get("source"):
             attribution += f"; original source: {wall['source']}"
@@ -172,3 +184,8 @@ class WallhavenSource(Source):
     def close(self) -> None:
         self.api.close()
         self.fetcher.close()
+
+
+def _text(value: object) -> str | None:
+    """A non-empty string field of an API reply, or None for anything else (numbers, objects, lists)."""
+    return value if isinstance(value, str) and value else None

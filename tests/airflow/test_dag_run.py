@@ -9,6 +9,8 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 
 from tests.airflow.conftest import place_photo, utc
 
+pytestmark = pytest.mark.integration
+
 ASSETS = ["raw_images", "compressed_images", "stored_images", "image_catalog"]
 
 
@@ -21,7 +23,7 @@ def task_states(dag_run) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_dag_test_materializes_every_asset_in_process(airflow_db, dagbag, tmp_path, monkeypatch) -> None:
     place_photo(tmp_path / "photos", "chelsea.png", dt.date(2026, 11, 26))
     monkeypatch.setenv("IMGPIPE_LOCAL_SOURCE", str(tmp_path / "photos"))
@@ -44,7 +46,7 @@ def test_dag_test_materializes_every_asset_in_process(airflow_db, dagbag, tmp_pa
         assert catalog.asset_materialization.metadata["documents"].value == 1
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_failing_asset_fails_its_task_with_dagsters_error(airflow_db, dagbag, tmp_path, monkeypatch, capfd) -> None:
     missing = tmp_path / "no-such-folder"
     monkeypatch.setenv("IMGPIPE_LOCAL_SOURCE", str(missing))
@@ -67,11 +69,12 @@ def test_date_without_partition_fails_before_any_dagster_run(monkeypatch) -> Non
     """The operator turns an out-of-range day into AirflowFailException (no retries), launching nothing."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from airflow_bridge.export import export_graph
     from airflow_bridge.plan import plan_dags
     from airflow_bridge.render import DagsterAssetOperator
     from image_assets.definitions import defs
 
-    plan = next(p for p in plan_dags(defs) if p.source == "local")
+    plan = next(p for p in plan_dags(export_graph(defs)) if p.source == "local")
     task = next(t for t in plan.tasks if t.task_id == "raw_images")
     operator = DagsterAssetOperator(task_id="raw_images", dag_plan=plan, task_plan=task)
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 from dagster import AssetKey, Definitions, MaterializeResult, asset, define_asset_job
 
+from airflow_bridge.export import export_graph
 from airflow_bridge.modes import ExecutionMode
 from airflow_bridge.plan import PartitionOutOfRange, TaskDefaults, partition_day, partitions_between, plan_dags
 from airflow_bridge.runner import AirflowRun, asset_run
@@ -25,7 +26,7 @@ def utc(*args: int) -> dt.datetime:
 
 @pytest.fixture(scope="module")
 def plans():
-    return plan_dags(defs, defaults=TaskDefaults())
+    return plan_dags(export_graph(defs), defaults=TaskDefaults())
 
 
 def test_plan_layer_does_not_import_airflow() -> None:
@@ -81,7 +82,7 @@ def test_defaults_and_metadata_overrides(plans, monkeypatch) -> None:
     def tuned() -> MaterializeResult:
         return MaterializeResult()
 
-    (tuned_plan, *_) = plan_dags(Definitions(assets=[tuned], jobs=[define_asset_job("image_pipeline")]))
+    (tuned_plan, *_) = plan_dags(export_graph(Definitions(assets=[tuned], jobs=[define_asset_job("image_pipeline")])))
     (task,) = tuned_plan.tasks
     assert (task.retries, task.pool, task.execution_timeout_s) == (5, "spark", 60)
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 from werkzeug import Request, Response
 
-from airflow_bridge.modes import AssetRun, DagsterRunFailed
+from airflow_bridge.contracts import AssetRun, DagsterRunFailed
 from airflow_bridge.remote import RemoteDagsterError, RemoteExecutor, RemoteSettings
 
 REQUEST = AssetRun("image_pipeline", ("raw_images",), "2026-11-26|local", {"airflow/run_id": "manual__1"})

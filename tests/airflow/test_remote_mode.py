@@ -17,6 +17,8 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 
 from tests.airflow.conftest import place_photo, utc
 
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[2]
 # A bare webserver has no daemon to dequeue runs: launch them directly.
 INSTANCE_YAML = """\
@@ -101,7 +103,7 @@ def remote_env(dagster_webserver, monkeypatch):
     return home
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_remote_mode_materializes_through_the_webserver(airflow_db, dagbag, remote_env) -> None:
     dag_run = dagbag.dags["image_pipeline__local"].test(logical_date=utc(2026, 11, 25))
 
@@ -120,7 +122,7 @@ def test_remote_mode_materializes_through_the_webserver(airflow_db, dagbag, remo
         assert record.asset_materialization.metadata["documents"].value == 1  # image_catalog, the last asset
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_remote_failure_fails_the_task_with_dagsters_error(airflow_db, dagbag, remote_env, capfd) -> None:
     # stored_images for a day whose upstream never ran: the Dagster run fails on the missing manifest.
     dag_run = dagbag.dags["image_pipeline__local"].test(

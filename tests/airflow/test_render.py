@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
+from airflow_bridge.export import export_graph
 from airflow_bridge.plan import TaskDefaults, partitions_between, plan_dags
 from image_assets.definitions import defs
 from image_assets.sources import SOURCE_NAMES
 from tests.airflow.conftest import utc
+
+pytestmark = pytest.mark.integration
 
 
 def test_dags_folder_imports_without_errors(dagbag) -> None:
@@ -37,7 +42,7 @@ def test_airflow_runs_map_to_partitions_through_the_real_timetable(dagbag) -> No
     """What the scheduler, `airflow backfill create` and `airflow dags test` hand the task, mapped to partitions."""
     from airflow.serialization.serialized_objects import DagSerialization
 
-    plan = next(p for p in plan_dags(defs, defaults=TaskDefaults()) if p.source == "unsplash")
+    plan = next(p for p in plan_dags(export_graph(defs), defaults=TaskDefaults()) if p.source == "unsplash")
     scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dagbag.dags[plan.dag_id]))
     # Backfill/scheduled runs: one per day, logical date == data interval start.
     infos = list(scheduler_dag.iter_dagrun_infos_between(utc(2026, 10, 30), utc(2026, 11, 2)))

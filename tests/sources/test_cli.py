@@ -116,7 +116,7 @@ def test_pexels_today_and_past_day(httpserver, base, clean_env, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["sources", "list", "unsplash", "--date", "2024-5-2"], "bad --date"),
+        (["sources", "list", "unsplash", "--date", "2024-5-2"], "invalid --date"),
         (["sources", "list", "flickr", "--date", "2024-05-02"], "unknown source 'flickr'"),
         (["sources", "list", "pexels", "--date", "2024-05-02"], "PEXELS_API_KEY"),
         (["sources", "list", "wallhaven", "--date", "2024-05-02", "--limit", "0"], "--limit"),
