@@ -57,7 +57,7 @@ class ObjectStore(ABC):
         """Copy an object; KeyError when `src` does not exist."""
 
     def uri(self, key: str) -> str:
-        return f"{self.url.rstrip('/')}/{check_key(key)}"
+        return f"{self.url.rstrip('/')}/{check_key(key, prefix=True)}"
 
     def delete_prefix(self, prefix: str) -> int:
         keys = list(self.list(prefix))
