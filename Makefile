@@ -8,13 +8,14 @@ export DAGSTER_HOME ?= $(IMGPIPE_HOME)/dagster
 export AIRFLOW_HOME ?= $(IMGPIPE_HOME)/airflow
 export PYTHONDONTWRITEBYTECODE := 1
 
-PYTEST := $(VENV)/pytest -p no:cacheprovider
+# Two pytest workers, one test file each at a time: the integration tier mostly waits on servers and subprocesses.
+PYTEST := $(VENV)/pytest -p no:cacheprovider -n 2 --dist loadfile
 # pytest exits 5 when it collected nothing: a tier that runs no test is a failure.
 define run_pytest
 	@$(PYTEST) $(1); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests ($(1)): failing"; exit 1; fi; exit $$rc
 endef
 
-.PHONY: help setup demo test test-fast test-integration lint dev mlflow bench clean airflow snapshots fmt
+.PHONY: help setup demo test test-fast test-integration lint dev mlflow bench bench-pipeline clean airflow snapshots fmt
 
 help:
 	@echo "make demo       set up, then run the whole pipeline for the local source and today's partition"
@@ -26,6 +27,7 @@ help:
 	@echo "make mlflow MLflow UI on http://127.0.0.1:5000 for the embedded tracking store"
 	@echo "make airflow  Airflow 3 standalone on http://127.0.0.1:8080 with the exported DAGs"
 	@echo "make bench  benchmarks (codec speed and size against JPEG/WebP)"
+	@echo "make bench-pipeline  the whole pipeline against the bare codec (BENCH_ARGS=\"--images 240\")"
 
 setup:
 	@scripts/bootstrap.sh
@@ -63,10 +65,15 @@ mlflow: setup
 
 dev: setup
 	@mkdir -p "$(DAGSTER_HOME)"
+	@$(VENV)/imgpipe runs --limit 0  # runs of imgpipe processes that died show as failed, not in progress
 	$(VENV)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 bench: setup
 	$(VENV)/python benchmarks/codec.py
+
+# The whole pipeline against the bare codec on the same cores: BENCH_ARGS="--images 240 --rerun --kill-halfway"
+bench-pipeline: setup
+	$(VENV)/python benchmarks/pipeline.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .data spark-warehouse mlruns

@@ -24,7 +24,8 @@ class InProcessExecutor:
 
         from image_assets.definitions import defs
         from image_assets.resources import build_resources
-        from image_assets.settings import Settings, ensure_dagster_home
+        from image_assets.instance import ensure_dagster_home
+        from image_assets.settings import Settings
 
         settings = Settings.from_env()  # read now, at task run time, not when the DAG file was parsed
         home = ensure_dagster_home(settings)

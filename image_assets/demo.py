@@ -6,7 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from image_assets.settings import Settings, ensure_dagster_home
+from image_assets.settings import Settings
+from image_assets.tracking.links import LOCAL_UI
 
 # The demo prints its own summary; Dagster's per-step debug lines stay in the run's log in the UI.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -21,12 +22,11 @@ class DemoReport:
     storage_location: str
     catalog_location: str
     mlflow_run_id: str
-    mlflow_tracking_uri: str
+    mlflow_run_url: str
     dagster_home: str
 
     def lines(self) -> list[str]:
         c, nan = self.compressed, float("nan")
-        mlflow_ui = self.mlflow_tracking_uri
         return [
             f"Materialized raw_images → compressed_images → stored_images → image_catalog for {self.partition_key}",
             f"  images        {int(c.get('images_ok', 0))} compressed, {int(c.get('images_failed', 0))} failed",
@@ -35,30 +35,30 @@ class DemoReport:
             f"  mean PSNR     {c.get('psnr_mean', nan):.2f} dB   mean SSIM {c.get('ssim_mean', nan):.4f}",
             f"  objects       {self.storage_location}",
             f"  catalog       {self.catalog_location} ({self.documents} documents; `imgpipe catalog list`)",
-            f"  MLflow run    {self.mlflow_run_id} in {mlflow_ui}",
-            f"                view it: .venv/bin/mlflow ui --backend-store-uri {mlflow_ui} --host 127.0.0.1",
+            f"  MLflow run    {self.mlflow_run_url}"
+            + ("  (`make mlflow` serves it)" if self.mlflow_run_url.startswith(LOCAL_UI) else ""),
             f"  Dagster run   {self.run_id} (instance {self.dagster_home})",
             "  Dagster UI    `make dev`, then open http://127.0.0.1:3000",
         ]
 
 
 def run_demo(source: str = "local", day: dt.date | None = None) -> DemoReport:
-    from dagster import DagsterInstance, materialize
+    from dagster import materialize
 
     from image_assets.assets import IMAGE_ASSETS
     from image_assets.assets.partitions import PartitionRef
+    from image_assets.instance import process_tags, project_instance
     from image_assets.resources import build_resources
 
     settings = Settings.from_env()
-    dagster_home = ensure_dagster_home(settings)
     ref = PartitionRef(source=source, day=day or dt.datetime.now(dt.UTC).date())
-    with DagsterInstance.get() as instance:
+    with project_instance(settings) as instance:
         result = materialize(
             IMAGE_ASSETS,
             partition_key=ref.key,
             resources=build_resources(settings),
             instance=instance,
-            tags={"imgpipe/launched_by": "demo"},
+            tags={"imgpipe/launched_by": "demo", **process_tags()},
             run_config=QUIET_LOGS,
             raise_on_error=True,
         )
@@ -76,6 +76,6 @@ def run_demo(source: str = "local", day: dt.date | None = None) -> DemoReport:
         storage_location=f"{settings.storage_url.rstrip('/')}/images/{source}/{ref.day.isoformat()}/",
         catalog_location="MongoDB (MONGODB_URI)" if settings.mongodb_uri else str(settings.catalog_sqlite_path),
         mlflow_run_id=str(compressed["mlflow_run_id"]),
-        mlflow_tracking_uri=settings.mlflow_tracking_uri,
-        dagster_home=str(dagster_home),
+        mlflow_run_url=str(compressed["mlflow_run"]),
+        dagster_home=str(settings.dagster_home),
     )

@@ -30,6 +30,7 @@ class Settings:
     spark_master: str
     spark_conf: dict[str, str]
     dagster_home: Path
+    backfill_max_partitions: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -48,7 +49,17 @@ class Settings:
             spark_master=env.get("SPARK_MASTER") or "local[*]",
             spark_conf=parse_spark_conf(env.get("IMGPIPE_SPARK_CONF") or ""),
             dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster").expanduser().resolve(),
+            backfill_max_partitions=positive_int(env, "IMGPIPE_BACKFILL_MAX_PARTITIONS", 31),
         )
+
+
+def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{name} must be a positive whole number, not {text!r}")
+    return int(text)
 
 
 def parse_spark_conf(text: str) -> dict[str, str]:
@@ -62,13 +73,3 @@ def parse_spark_conf(text: str) -> dict[str, str]:
             raise ConfigError(f"IMGPIPE_SPARK_CONF entries look like spark.key=value, not {item.strip()!r}")
         conf[key.strip()] = value.strip()
     return conf
-
-
-def ensure_dagster_home(settings: Settings) -> Path:
-    """Point DAGSTER_HOME at a persistent folder so runs launched here show in `dagster dev`'s UI."""
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    config = settings.dagster_home / "dagster.yaml"
-    if not config.exists():  # the embedded default is offline: no telemetry banner, no upload attempts
-        config.write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    return settings.dagster_home

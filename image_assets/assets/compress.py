@@ -1,9 +1,11 @@
 """compressed_images: SVD-compressed `.svdz` objects, encoded on Spark executors, tracked in MLflow."""
 
+import datetime as dt
 import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
@@ -20,6 +22,7 @@ from image_assets.assets.partitions import IMAGE_BACKFILL_POLICY, describe_refs,
 from image_assets.codec import CodecError, RankPolicy
 from image_assets.pipeline import compress, ingest, layout, reports
 from image_assets.pipeline.manifests import ManifestMissing, read_manifest, write_manifest
+from image_assets.pipeline.progress import Progress, Stopwatch
 from image_assets.pipeline.summary import compression_summary, quality_check, status_counts
 from image_assets.resources import SparkResource, StorageResource, TrackingResource
 
@@ -72,15 +75,21 @@ def compressed_images(
         raise Failure(description=f"{describe_refs(refs)}: {exc}", allow_retries=False) from None
 
     started = time.perf_counter()
-    rows = compress.compress_images(spark.spark_session, storage.spec(), items, policy)
+    progress = Progress(total=len(items), emit=context.log.info)
+    watch = Stopwatch()
+    rows = compress.compress_images(
+        lambda: spark.spark_session, storage.spec(), items, policy, watch=watch,
+        on_progress=lambda done, _total: progress.update(done, force=done == len(items)),
+    )  # fmt: skip
     elapsed = time.perf_counter() - started
+    reused = sum(1 for row in rows if row.get("reused"))
     groups = compress.group_by_partition(rows)
     base_tags = {"dagster_run_id": context.run_id, "policy": policy.describe()}
     params = policy.as_params() | compress.codec_params(rows)
     # A backfill gets a parent MLflow run; each partition is a child run beneath it.
     parent = tracking.run(f"backfill {describe_refs(refs)}", base_tags) if len(refs) > 1 else nullcontext()
     runs = []
-    with tempfile.TemporaryDirectory(prefix="imgpipe-reports-") as tmp, parent as parent_run:
+    with tempfile.TemporaryDirectory(prefix="imgpipe-reports-") as tmp, parent as parent_run, watch("mlflow_reports"):
         for ref in refs:
             part = groups.get((ref.source, ref.day.isoformat()), [])
             tags = base_tags | {"source": ref.source, "date": ref.day.isoformat(), "partition": ref.key}
@@ -89,10 +98,10 @@ def compressed_images(
             ) as run:
                 # The manifest names the MLflow run, so every catalog document built from it can link to it.
                 part = [row | {"mlflow_run_id": run.run_id, "mlflow_experiment_id": run.experiment_id} for row in part]
-                write_manifest(
-                    store, layout.manifest_key(compress.ASSET, ref.source, ref.day), part, compress.COMPRESSED_SCHEMA
-                )
-                compress.remove_stale_staging(store, ref.source, ref.day, part)
+                with watch("manifests"):
+                    manifest = layout.manifest_key(compress.ASSET, ref.source, ref.day)
+                    write_manifest(store, manifest, part, compress.COMPRESSED_SCHEMA)
+                    compress.remove_stale_staging(store, ref.source, ref.day, part)
                 run.params.update(params)
                 run.metrics.update(compression_summary(part, elapsed * len(part) / max(len(rows), 1)))
                 folder = Path(tmp) / ref.key.replace("|", "_")
@@ -100,7 +109,9 @@ def compressed_images(
                 run.artifacts.append(
                     reports.rate_distortion_plot(part, folder / "rate_distortion.png", target=target, title=ref.key)
                 )
-                grid = reports.before_after_grid(store, part, folder / "before_after.png")
+                grid = reports.before_after_grid(
+                    store, with_object_keys(part), folder / "before_after.png", key_field="object_key"
+                )
                 if grid is not None:
                     run.artifacts.append(grid)
             runs.append(run)
@@ -108,16 +119,25 @@ def compressed_images(
     summary = compression_summary(rows, elapsed)
     counts = status_counts(rows)
     passed, check_metadata = quality_check(rows, policy)
-    context.log.info(f"{describe_refs(refs)}: compressed {summary['images_ok']} images, statuses {counts}")
+    context.log.info(
+        f"{describe_refs(refs)}: compressed {summary['images_ok']} images ({reused} reused from earlier runs), "
+        f"statuses {counts}"
+    )
     return MaterializeResult(
         metadata={
             "partitions": describe_refs(refs),
             "status_counts": MetadataValue.json(counts),
             **{name: MetadataValue.float(float(value)) for name, value in summary.items()},
             "policy": policy.describe(),
+            "images_reused": reused,
+            **watch.metadata(),
             "preview": MetadataValue.md(
                 next(
-                    (reports.preview_markdown(store, row) for row in rows if row["status"] == "ok"),
+                    (
+                        reports.preview_markdown(store, row, key_field="object_key")
+                        for row in with_object_keys(rows)
+                        if row["status"] == "ok"
+                    ),
                     "_no compressed images_",
                 )
             ),
@@ -126,3 +146,13 @@ def compressed_images(
         },
         check_results=[AssetCheckResult(check_name=QUALITY_CHECK, passed=passed, metadata=check_metadata)],
     )
+
+
+def with_object_keys(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with `object_key`: the staged object, or the published one when a rerun reused it."""
+
+    def key(row: dict[str, Any]) -> str:
+        day = dt.date.fromisoformat(row["date"])
+        return row.get("staged_key") or layout.image_key(row["source"], day, row["source_id"])
+
+    return [row | {"object_key": key(row)} for row in rows]

@@ -132,7 +132,9 @@ def compression_experiment(
                 name = f"{config.source} {day} {policy.describe()}"
                 with tracking.run(name, tags, parent_run_id=parent.run_id) as child:
                     started = time.perf_counter()
-                    rows = compress_images(spark.spark_session, storage.spec(), items, policy, output_area=area)
+                    rows = compress_images(
+                        spark.spark_session, storage.spec(), items, policy, output_area=area, reuse=False
+                    )
                     summary = compression_summary(rows, time.perf_counter() - started)
                     child.params.update(policy.as_params() | {"sample": len(items)})
                     child.metrics.update(summary)

@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, M
 
 from image_assets.assets.partitions import IMAGE_BACKFILL_POLICY, describe_refs, image_partitions, partition_refs
 from image_assets.pipeline.ingest import ingest_partition
+from image_assets.pipeline.progress import Stopwatch
 from image_assets.pipeline.summary import status_counts
 from image_assets.resources import StorageResource
 from image_assets.sources import SourceError, make_source
@@ -24,20 +25,22 @@ class IngestConfig(Config):
 def raw_images(context: AssetExecutionContext, config: IngestConfig, storage: StorageResource) -> MaterializeResult:
     refs = partition_refs(context)
     store = storage.open()
-    # Discover every partition before writing anything: an unreachable API fails the run with nothing partial.
-    discovered = []
+    rows = []
+    watch = Stopwatch()
+    # One partition at a time: list, download, write its manifest, then the next; a run over many days holds
+    # one day's records at a time, and an unreachable API fails the run before that day writes anything.
     for ref in refs:
         try:
             source = make_source(ref.source)
-            discovered.append((ref, source, list(source.discover(ref.day, limit=config.max_images))))
+            try:
+                with watch("listing"):
+                    records = list(source.discover(ref.day, limit=config.max_images))
+                with watch("download"):
+                    partition_rows = ingest_partition(source, store, records, ref.day, workers=config.download_workers)
+            finally:
+                source.close()
         except SourceError as exc:
             raise Failure(description=f"{ref.key}: {exc}", allow_retries=False) from None
-    rows = []
-    for ref, source, records in discovered:
-        try:
-            partition_rows = ingest_partition(source, store, records, ref.day, workers=config.download_workers)
-        finally:
-            source.close()
         context.log.info(f"{ref.key}: {len(records)} records, statuses {status_counts(partition_rows)}")
         rows += partition_rows
     counts = status_counts(rows)
@@ -48,5 +51,6 @@ def raw_images(context: AssetExecutionContext, config: IngestConfig, storage: St
             "images_ok": counts.get("ok", 0),
             "status_counts": MetadataValue.json(counts),
             "bytes": sum(row["bytes"] or 0 for row in rows),
+            **watch.metadata(),
         }
     )

@@ -14,6 +14,7 @@ from dagster import (
     StaticPartitionsDefinition,
 )
 
+from image_assets.settings import Settings
 from image_assets.sources import SOURCE_NAMES
 
 START_DATE = "2024-01-01"
@@ -27,9 +28,11 @@ image_partitions = MultiPartitionsDefinition(
 )
 
 
-# A backfill over a date range runs as one Dagster run (and one Spark job per asset) per rectangle of
-# source × dates; tested in tests/test_backfill.py.
-IMAGE_BACKFILL_POLICY = BackfillPolicy.single_run()
+# A backfill runs as bounded runs of at most this many partitions (a month of one source by default), so one
+# failure loses at most one run's work and a rerun resumes; each run is one Spark job per asset. The UI's
+# backfills follow the policy through the daemon, `imgpipe backfill` chunks the same way (image_assets.backfill).
+MAX_PARTITIONS_PER_RUN = Settings.from_env().backfill_max_partitions
+IMAGE_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
 
 
 @dataclass(frozen=True)

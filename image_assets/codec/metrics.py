@@ -1,4 +1,11 @@
-"""Quality metrics reported with every encode (SSIM is scikit-image's, not a re-implementation)."""
+"""Quality metrics reported with every encode.
+
+`ssim` is scikit-image's full SSIM (all channels, 7×7 sliding window): the reference, used by benchmarks and tests.
+`fast_ssim` is what every encode reports: SSIM of the luma (BT.601) in float32 over 8×8 windows at two phases
+(offsets 0 and 4 in both directions, so half the windows straddle the codec's 16-pixel tile edges), with the same
+constants as scikit-image. It costs a few passes over the image instead of dozens; its deviation from `ssim` on the
+benchmark photos is measured by `benchmarks/codec.py` and quoted in docs/codec.md.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +50,52 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     win = min(7, small if small % 2 else small - 1)
     channel_axis = -1 if a.ndim == 3 else None
     return float(structural_similarity(a, b, data_range=PEAK, win_size=win, channel_axis=channel_axis))
+
+
+K1, K2 = 0.01, 0.03
+FAST_WINDOW = 8
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def luma(pixels: np.ndarray) -> np.ndarray:
+    """BT.601 luma in float32 (grey stays grey; alpha is ignored)."""
+    if pixels.ndim == 2:
+        return pixels.astype(np.float32)
+    if pixels.shape[2] < 3:
+        return pixels[:, :, 0].astype(np.float32)
+    return pixels[:, :, :3] @ _LUMA
+
+
+def _window_ssim(x: np.ndarray, y: np.ndarray, size: int) -> tuple[float, int]:
+    """(sum of SSIM over the non-overlapping size×size windows that fit, number of windows)."""
+    h, w = (x.shape[0] // size) * size, (x.shape[1] // size) * size
+    if h == 0 or w == 0:
+        return 0.0, 0
+    shape = (h // size, size, w // size, size)
+    xb, yb = x[:h, :w].reshape(shape), y[:h, :w].reshape(shape)
+    n = size * size
+    mx, my = xb.mean(axis=(1, 3)), yb.mean(axis=(1, 3))
+    # Sample (co)variances, as scikit-image's default use_sample_covariance=True.
+    vx = (np.einsum("iajb,iajb->ij", xb, xb) - n * mx * mx) / (n - 1)
+    vy = (np.einsum("iajb,iajb->ij", yb, yb) - n * my * my) / (n - 1)
+    cxy = (np.einsum("iajb,iajb->ij", xb, yb) - n * mx * my) / (n - 1)
+    c1, c2 = (K1 * PEAK) ** 2, (K2 * PEAK) ** 2
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(s.sum(dtype=np.float64)), s.size
+
+
+def fast_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Luma SSIM over 8×8 windows at two phases (see the module docstring); images under 8 pixels on a side
+    fall back to `ssim`."""
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    if min(a.shape[0], a.shape[1]) < FAST_WINDOW + FAST_WINDOW // 2:
+        return ssim(a, b)
+    x, y = luma(a), luma(b)
+    half = FAST_WINDOW // 2
+    total, count = _window_ssim(x, y, FAST_WINDOW)
+    shifted, more = _window_ssim(x[half:, half:], y[half:, half:], FAST_WINDOW)
+    return (total + shifted) / (count + more)
 
 
 def bits_per_pixel(n_bytes: int, height: int, width: int) -> float:

@@ -31,6 +31,8 @@ RAW_SCHEMA = pa.schema(
         ("bytes", pa.int64()),
         ("sha256", pa.string()),
         ("format", pa.string()),
+        ("width", pa.int64()),  # from the image header: compressed_images balances Spark slices by pixels
+        ("height", pa.int64()),
         ("record", pa.string()),  # the ImageRecord as JSON: attribution and provenance for the catalog
     ]
 )
@@ -38,20 +40,27 @@ RAW_SCHEMA = pa.schema(
 
 def sniff_format(data: bytes) -> str:
     """The image format from the bytes themselves (never trust a URL's extension)."""
+    return sniff(data)[0]
+
+
+def sniff(data: bytes) -> tuple[str, int | None, int | None]:
+    """(format, width, height) from the image header alone; ("", None, None) when it is no image."""
     try:
         with Image.open(io.BytesIO(data)) as img:
-            return img.format or ""
-    except (UnidentifiedImageError, OSError):
-        return ""
+            return img.format or "", img.width, img.height
+    except (UnidentifiedImageError, OSError, ValueError):
+        return "", None, None
 
 
 def ingest_one(source: Source, store: ObjectStore, record: ImageRecord, day: dt.date) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "source": record.source,
+        "source": source.name,
         "source_id": record.source_id,
         "status": "ok",
         "reason": None,
         "raw_key": None,
+        "width": None,
+        "height": None,
         "bytes": None,
         "sha256": None,
         "format": None,
@@ -61,15 +70,17 @@ def ingest_one(source: Source, store: ObjectStore, record: ImageRecord, day: dt.
         download = source.download(record)
     except DownloadError as exc:
         return row | {"status": exc.status, "reason": exc.reason}
-    fmt = sniff_format(download.data)
+    fmt, width, height = sniff(download.data)
     if fmt not in EXTENSIONS:
         return row | {"status": "bad_content", "reason": "downloaded bytes are not a supported image"}
-    key = layout.raw_key(record.source, day, record.source_id, EXTENSIONS[fmt])
+    key = layout.raw_key(source.name, day, record.source_id, EXTENSIONS[fmt])
     store.put(key, download.data)
     return row | {
         "raw_key": key,
         "bytes": len(download.data),
         "format": fmt,
+        "width": width,
+        "height": height,
         "sha256": hashlib.sha256(download.data).hexdigest(),
     }
 

@@ -14,6 +14,7 @@ import re
 
 RAW = "raw"
 STAGING = "staging"
+ENCODED = "encoded"  # sidecars: what each staged/published object was encoded from, and how
 IMAGES = "images"
 MANIFESTS = "manifests"
 
@@ -45,6 +46,10 @@ def raw_key(source: str, day: dt.date, source_id: str, extension: str) -> str:
 def svdz_key(area: str, source: str, day: dt.date | str, source_id: str) -> str:
     """A compressed object's key in `area` (staging, images, or an experiment's own area)."""
     return f"{partition_prefix(area, source, day)}{key_segment(source_id)}.svdz"
+
+
+def sidecar_key(source: str, day: dt.date | str, source_id: str) -> str:
+    return f"{partition_prefix(ENCODED, source, day)}{key_segment(source_id)}.json"
 
 
 def image_key(source: str, day: dt.date, source_id: str) -> str:

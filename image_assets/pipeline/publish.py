@@ -6,6 +6,7 @@ Copy-then-delete keeps it rerunnable: an object already published by an earlier 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -43,13 +44,24 @@ def publish_one(store: ObjectStore, source: str, day: dt.date, row: dict[str, An
         "bytes": row["bytes_out"],
         "sha256": row["sha256"],
     }
-    try:
-        store.copy(row["staged_key"], key)
-        store.delete(row["staged_key"])
-    except KeyError:
-        if not store.exists(key):
-            return out | {"status": "missing_staged", "reason": "staged object is gone", "key": None, "uri": None}
+    if row.get("staged_key"):
+        try:
+            store.copy(row["staged_key"], key)
+            store.delete(row["staged_key"])
+            return out
+        except KeyError:
+            pass  # an earlier run published it and then stopped before writing its manifest
+    # No staged object: what is published must be exactly what the row describes.
+    if published_hash(store, key) != row["sha256"]:
+        return out | {"status": "missing_staged", "reason": "staged object is gone", "key": None, "uri": None}
     return out
+
+
+def published_hash(store: ObjectStore, key: str) -> str | None:
+    try:
+        return hashlib.sha256(store.get(key)).hexdigest()
+    except KeyError:
+        return None
 
 
 def publish_partition(

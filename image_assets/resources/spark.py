@@ -6,6 +6,7 @@ Built on dagster-pyspark's LazyPySparkResource so assets that never touch Spark 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,19 +16,25 @@ from dagster_pyspark import LazyPySparkResource
 # Holds log4j2.properties (errors only); spark-submit puts SPARK_CONF_DIR on the driver classpath.
 SPARK_CONF_DIR = Path(__file__).with_name("spark_conf")
 LOG4J_CONFIG = SPARK_CONF_DIR / "log4j2.properties"
-# Images per Arrow batch handed to mapInPandas: small, so a batch of 24-megapixel photos fits in memory.
-ARROW_BATCH_ROWS = 4
+# Attempts per task in local mode (`local[N]` alone never retries): a killed Python worker costs one retry.
+LOCAL_TASK_ATTEMPTS = 3
 # Spark runs images in parallel, so each encode gets one BLAS thread (no oversubscription).
 ONE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def with_local_retries(master: str) -> str:
+    """`local[N]` / `local[*]` → `local[N,3]`: Spark's local mode retries a failed task only when told so."""
+    match = re.fullmatch(r"local\[(\*|\d+)\]", master.strip())
+    return f"local[{match.group(1)},{LOCAL_TASK_ATTEMPTS}]" if match else master
+
+
 def spark_config(master: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
     conf: dict[str, Any] = {
-        "spark.master": master,
+        "spark.master": with_local_retries(master),
         "spark.app.name": "imgpipe",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
+        "spark.task.maxFailures": str(LOCAL_TASK_ATTEMPTS),
         "spark.sql.session.timeZone": "UTC",
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
         "spark.executor.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",

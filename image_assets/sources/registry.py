@@ -6,11 +6,10 @@ read here and nowhere else, and never appear in an error message.
 
 from __future__ import annotations
 
-from typing import Any
-
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from image_assets.sources import pexels, unsplash, wallhaven
 from image_assets.sources.base import Source, SourceError
