@@ -23,8 +23,8 @@ class InProcessExecutor:
         from dagster import AssetKey, Definitions
 
         from image_assets.definitions import defs
-        from image_assets.resources import build_resources
         from image_assets.instance import ensure_dagster_home
+        from image_assets.resources import build_resources
         from image_assets.settings import Settings
 
         settings = Settings.from_env()  # read now, at task run time, not when the DAG file was parsed
