@@ -3,6 +3,7 @@
 import datetime as dt
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,11 @@ def compressed_images(
     except (CodecError, ManifestMissing) as exc:
         raise Failure(description=f"{describe_refs(refs)}: {exc}", allow_retries=False) from None
 
+    # While Spark encodes, the driver is idle: open MLflow (a fresh SQLite store runs its schema migrations) and
+    # import matplotlib now rather than after the encode.
+    warm_up = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imgpipe-warm-up")
+    warmed = [warm_up.submit(tracking.tracker().experiment_id), warm_up.submit(reports.warm_up)]
+    warm_up.shutdown(wait=False)
     started = time.perf_counter()
     progress = Progress(total=len(items), emit=context.log.info)
     watch = Stopwatch()
@@ -82,6 +88,8 @@ def compressed_images(
         on_progress=lambda done, _total: progress.update(done, force=done == len(items)),
     )  # fmt: skip
     elapsed = time.perf_counter() - started
+    for future in warmed:
+        future.exception()  # wait; a failure shows again, with its message, where the real call happens
     reused = sum(1 for row in rows if row.get("reused"))
     groups = compress.group_by_partition(rows)
     base_tags = {"dagster_run_id": context.run_id, "policy": policy.describe()}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import socket
 import threading
@@ -32,6 +33,10 @@ from image_assets.pipeline.progress import Stopwatch
 from image_assets.stores import ObjectStore, StoreSpec
 
 ASSET = "compressed_images"
+# An exact reconstruction (a flat crop, a solid-colour wallpaper) has infinite PSNR. Manifests, MLflow, metadata
+# and the catalog record it as this finite value with `lossless` true, so every store and every JSON output stays
+# strict (SQLite's JSON and strict JSON parsers have no Infinity) and `--min-psnr` filters still match it.
+LOSSLESS_PSNR = 100.0
 
 COMPRESSED_SCHEMA = pa.schema(
     [
@@ -51,6 +56,7 @@ COMPRESSED_SCHEMA = pa.schema(
         ("ranks", pa.string()),
         ("layout", pa.string()),
         ("psnr", pa.float64()),
+        ("lossless", pa.bool_()),
         ("ssim", pa.float64()),
         ("bits_per_pixel", pa.float64()),
         ("encode_seconds", pa.float64()),
@@ -111,7 +117,8 @@ def compress_one(
             bytes_out=len(result.data),
             ranks=",".join(str(r) for r in result.ranks),
             layout=result.layout,
-            psnr=float(result.psnr),
+            psnr=min(float(result.psnr), LOSSLESS_PSNR),
+            lossless=math.isinf(result.psnr),
             ssim=float(result.ssim),
             bits_per_pixel=float(result.bits_per_pixel),
             encode_seconds=float(result.encode_seconds),

@@ -45,6 +45,7 @@ def build_documents(
             "ratio": (c["bytes_in"] / c["bytes_out"]) if c["bytes_out"] else None,
             "ranks": [int(x) for x in c["ranks"].split(",")] if c["ranks"] else [],
             "psnr": c["psnr"],
+            "lossless": bool(c.get("lossless")),
             "ssim": c["ssim"],
             "bits_per_pixel": c["bits_per_pixel"],
             "timings": {"encode_s": c["encode_seconds"], "total_s": c["total_seconds"]},

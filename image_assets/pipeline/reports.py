@@ -32,6 +32,11 @@ def ok_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def warm_up() -> None:
+    """Import matplotlib ahead of time (about a second), e.g. in a thread while Spark encodes."""
+    _figure(figsize=(1, 1))
+
+
 def _figure(**kwargs: Any) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
