@@ -3,7 +3,7 @@
 import datetime as dt
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,7 @@ def compressed_images(
     # While Spark encodes, the driver is idle: open MLflow (a fresh SQLite store runs its schema migrations) and
     # import matplotlib now rather than after the encode.
     warm_up = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imgpipe-warm-up")
-    warmed = [warm_up.submit(tracking.tracker().experiment_id), warm_up.submit(reports.warm_up)]
+    warmed: list[Future[Any]] = [warm_up.submit(tracking.tracker().experiment_id), warm_up.submit(reports.warm_up)]
     warm_up.shutdown(wait=False)
     started = time.perf_counter()
     progress = Progress(total=len(items), emit=context.log.info)
