@@ -95,6 +95,7 @@ def remote_env(dagster_webserver, monkeypatch):
     monkeypatch.setenv("IMGPIPE_AIRFLOW_MODE", "remote")
     monkeypatch.setenv("IMGPIPE_DAGSTER_URL", url)
     monkeypatch.setenv("IMGPIPE_DAGSTER_HEADERS", json.dumps({"X-Imgpipe-Client": "airflow-tests"}))
+    monkeypatch.setenv("IMGPIPE_DAGSTER_ALLOW_HTTP", "1")  # the webserver is plain http on loopback
     monkeypatch.setenv("IMGPIPE_DAGSTER_POLL_S", "1")
     monkeypatch.setenv("IMGPIPE_DAGSTER_RUN_TIMEOUT_S", "600")
     # Only the test reads this instance; the tasks must not touch it, they talk to the webserver.
