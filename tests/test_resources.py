@@ -136,3 +136,19 @@ def test_concurrent_upserts_of_the_same_documents_converge(mongodb_uri) -> None:
     assert len({(doc["source"], doc["source_id"]) for doc in catalog.find()}) == 300
     assert sum(r["inserted"] for r in results) == 300  # each document inserted exactly once across the writers
     catalog.close()
+
+
+def test_connection_strings_from_the_environment_stay_environment_variables(monkeypatch) -> None:
+    """Dagster shows an EnvVar's name, not its value, in the UI: passwords in these URIs never reach it."""
+    from dagster import EnvVar
+
+    from image_assets.resources import build_resources
+
+    monkeypatch.setenv("MONGODB_URI", "mongodb://imgpipe:pa55word@db.example:27017/")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://alice:pa55word@mlflow.example/")
+    resources = build_resources()
+    assert resources["catalog"].mongodb_uri == EnvVar("MONGODB_URI")
+    assert resources["tracking"].tracking_uri == EnvVar("MLFLOW_TRACKING_URI")
+    assert "pa55word" not in repr(resources["catalog"]) + repr(resources["tracking"])
+    monkeypatch.delenv("MONGODB_URI")
+    assert build_resources()["catalog"].mongodb_uri is None
