@@ -206,6 +206,21 @@ def stage_seconds(dagster_home: Path) -> tuple[dict[str, float], dict[str, tuple
     return stages, windows
 
 
+def catalog_state(env: dict[str, str]) -> str:
+    """'N documents, exact' when the day's partition holds one document per photo and no photo twice."""
+    from image_assets.catalog import open_catalog
+    from image_assets.settings import Settings
+
+    settings = Settings.from_env(env)
+    catalog = open_catalog(None, settings.mongodb_database, settings.catalog_sqlite_path)
+    try:
+        docs = list(catalog.find({"partition_key": f"{DAY.isoformat()}|local"}))
+    finally:
+        catalog.close()
+    distinct = len({doc["_id"] for doc in docs}) == len(docs) == len({doc["original_sha256"] for doc in docs})
+    return f"{len(docs)} documents, {'exact' if distinct else 'NOT EXACT'}"
+
+
 def fresh_env(work: Path, photos: Path, master: str | None) -> dict[str, str]:
     for name in ("home", "dagster"):
         shutil.rmtree(work / name, ignore_errors=True)
@@ -255,6 +270,7 @@ def main() -> int:
 
     rows = [
         ("images", f"{len(paths)}", f"{megapixels:,.0f} MP, JPEG q92"),
+        ("catalog after the run", catalog_state(env), ""),
         ("pipeline wall time", f"{wall:.1f} s", "imgpipe backfill, process start to exit"),
         ("pipeline rate", f"{len(paths) / wall:.2f} images/s", f"{megapixels / wall:.2f} MP/s"),
         ("bare codec wall time", f"{bare:.1f} s", f"decode + encode, {cores} processes"),
@@ -271,6 +287,7 @@ def main() -> int:
     if args.rerun:
         again, _, _ = run_backfill(env, work / "rerun.log")
         rows.append(("rerun of the finished day", f"{again:.1f} s", f"{again / wall:.2f} of a run"))
+        rows.append(("catalog after the rerun", catalog_state(env), ""))
     if args.kill_halfway:
         env = fresh_env(work, photos, args.master)
         objects = work / "home" / "objects"
@@ -278,6 +295,7 @@ def main() -> int:
         resumed, _, _ = run_backfill(env, work / "resumed.log")
         total = killed + resumed
         rows.append(("killed halfway + rerun", f"{total:.1f} s", f"{total / wall:.2f} of a run (killed: {was_killed})"))
+        rows.append(("catalog after kill and rerun", catalog_state(env), ""))
     width = max(len(r[0]) for r in rows)
     print(f"\n| {'metric':<{width}} | value | detail |\n|{'-' * (width + 2)}|------:|--------|")
     for name, value, detail in rows:
