@@ -15,7 +15,7 @@ define run_pytest
 	@$(PYTEST) $(1); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests ($(1)): failing"; exit 1; fi; exit $$rc
 endef
 
-.PHONY: help setup demo test test-fast test-integration lint dev mlflow bench bench-pipeline clean airflow snapshots fmt
+.PHONY: help setup demo test test-fast test-integration lint dev mlflow bench bench-pipeline clean airflow snapshots fmt fuzz
 
 help:
 	@echo "make demo       set up, then run the whole pipeline for the local source and today's partition"
@@ -54,6 +54,10 @@ lint: setup
 fmt: setup
 	$(VENV)/ruff check --fix image_assets airflow_bridge tests benchmarks scripts
 	$(VENV)/ruff format image_assets airflow_bridge tests benchmarks scripts
+
+# A longer run of the .svdz fuzzer than the suite's 2,000 cases; unacceptable inputs land in tests/codec/fuzz_corpus.
+fuzz: setup
+	$(VENV)/python -m tests.codec.fuzz --cases $${FUZZ_CASES:-20000} --seed $${FUZZ_SEED:-1}
 
 snapshots: setup
 	$(VENV)/python -m airflow_bridge.export

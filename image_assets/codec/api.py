@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from image_assets.codec import container, metrics
-from image_assets.codec.decoder import decode
+from image_assets.codec.decoder import decode, parse
 from image_assets.codec.encoder import encode_array
 from image_assets.codec.errors import CodecError
 from image_assets.codec.loading import load_image
@@ -109,17 +109,27 @@ def encode(
         return encode_array(check_pixels(pixels), policy).data
 
 
-def inspect(data: bytes) -> dict[str, Any]:
-    """Header fields of an `.svdz` file (JSON-serialisable); validates the checksum, not the payload."""
-    version, header, payload = container.read_header(bytes(data))
-    info: dict[str, Any] = {
+def inspect(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> dict[str, Any]:
+    """The validated header fields of an `.svdz` file (JSON-serialisable, strings made printable). The whole file
+    is checked as `decode` checks it, short of rendering; fields a file adds beyond the format are not shown."""
+    data = bytes(data)
+    version, header, payload = container.read_header(data, max_pixels=max_pixels)
+    parse(data, max_pixels=max_pixels)
+    return {
+        **header.extra,
         "format": "svdz",
         "version": version,
         "file_bytes": len(data),
         "payload_bytes": len(payload),
+        "width": header.width,
+        "height": header.height,
+        "channels": header.channels,
+        "color": header.color,
+        "planes": [
+            {"h": p.height, "w": p.width, "th": p.tile_h, "tw": p.tile_w, "step": p.step} for p in header.planes
+        ],
+        "sections": list(header.sections),
     }
-    info.update(header)
-    return info
 
 
 __all__ = ["SVDZ_SUFFIX", "EncodeResult", "compress_image", "decode", "encode", "encode_pixels", "inspect"]

@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 import zstandard
+from PIL import Image
 
 from image_assets.codec.errors import CodecError
+from image_assets.codec.header import Header, parse_json, validate
 from image_assets.codec.quant import PlaneCode, PlaneLayout
 
 MAGIC = b"SVDZ"
@@ -18,7 +20,10 @@ FORMAT_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)  # 1: vectors tile-major; 2: index-major (all 1st triplets, then all 2nd, ...)
 PREFIX = struct.Struct("<4sBBII")  # magic, version, flags, header length, crc32(header + payload)
 ESCAPE = -128
-MAX_PIXELS = 1 << 30
+DEFAULT_MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)  # Pillow's decompression-bomb limit
+MAX_EXPANSION = 64  # decompressed coefficient bytes per payload byte; real files are ~2-3
+EXPANSION_SLACK = 1 << 16
+MIN_TILE = 8  # the encoder's tiles are 16 or the whole plane; smaller ones only make ranks sections huge
 ZSTD_LEVEL = 10  # 12 is 0.4% smaller but 2.6x slower; 19 ~6% smaller but ~20x slower
 
 
@@ -81,8 +86,8 @@ def write(
     return PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(head), crc) + head + payload
 
 
-def read_header(data: bytes) -> tuple[int, dict[str, Any], bytes]:
-    """Check prefix and checksum; return (version, header, compressed payload)."""
+def read_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, Header, bytes]:
+    """Check prefix, checksum and the header schema; return (version, validated header, compressed payload)."""
     if len(data) < PREFIX.size:
         raise CodecError(f"not an .svdz file: {len(data)} bytes is shorter than the {PREFIX.size}-byte prefix")
     magic, version, _flags, head_len, crc = PREFIX.unpack_from(data)
@@ -90,59 +95,74 @@ def read_header(data: bytes) -> tuple[int, dict[str, Any], bytes]:
         raise CodecError("not an .svdz file (bad magic)")
     if version not in SUPPORTED_VERSIONS:
         raise CodecError(f"unsupported .svdz version {version} (this build reads {SUPPORTED_VERSIONS})")
-    body = data[PREFIX.size :]
+    body = memoryview(data)[PREFIX.size :]
     if head_len > len(body):
         raise CodecError("truncated .svdz file (header runs past the end)")
     if zlib.crc32(body) != crc:
         raise CodecError("corrupt .svdz file (checksum mismatch)")
-    try:
-        header = json.loads(body[:head_len])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CodecError("corrupt .svdz header (not JSON)") from None
-    if not isinstance(header, dict):
-        raise CodecError("corrupt .svdz header (not an object)")
-    return version, header, body[head_len:]
+    fields = parse_json(bytes(body[:head_len]))
+    return version, validate(fields, max_pixels=max_pixels), bytes(body[head_len:])
 
 
-def read(data: bytes) -> tuple[dict[str, Any], list[PlaneLayout], list[PlaneCode]]:
-    """Parse and validate a whole file."""
-    version, header, payload = read_header(bytes(data))
+def read(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, list[PlaneLayout], list[PlaneCode]]:
+    """Parse and validate a whole file; anything wrong is a CodecError, and nothing is allocated beyond what the
+    validated geometry and the file's own size allow."""
+    version, header, payload = read_header(bytes(data), max_pixels=max_pixels)
     try:
         return _parse(header, payload, version)
     except CodecError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError, zstandard.ZstdError) as exc:
-        raise CodecError(f"corrupt .svdz file ({type(exc).__name__}: {exc})") from None
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError, zstandard.ZstdError) as exc:
+        raise CodecError(f"corrupt .svdz file ({type(exc).__name__})") from None
 
 
-def _parse(
-    header: dict[str, Any], payload: bytes, version: int
-) -> tuple[dict[str, Any], list[PlaneLayout], list[PlaneCode]]:
-    width, height, channels = int(header["width"]), int(header["height"]), int(header["channels"])
-    if width < 1 or height < 1 or channels not in (1, 2, 3, 4) or width * height > MAX_PIXELS:
-        raise CodecError(f"corrupt .svdz header (image {width}x{height}x{channels})")
-    layouts = []
-    for p in header["planes"]:
-        lay = PlaneLayout(int(p["h"]), int(p["w"]), int(p["th"]), int(p["tw"]), float(p["weight"]))
-        if min(lay.height, lay.width, lay.tile_h, lay.tile_w) < 1 or lay.height * lay.width > MAX_PIXELS:
-            raise CodecError("corrupt .svdz header (plane geometry)")
-        layouts.append(lay)
-    n_ranks, n_small, n_escape = (int(x) for x in header["sections"])
-    raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=n_ranks + n_small + n_escape)
-    if len(raw) != n_ranks + n_small + n_escape:
-        raise CodecError("corrupt .svdz payload (wrong size)")
-    ranks = np.frombuffer(raw[:n_ranks], dtype="<u2").astype(np.int64)
-    ints = _unpack_ints(raw[n_ranks : n_ranks + n_small], raw[n_ranks + n_small :])
-    codes, r_pos, i_pos = [], 0, 0
-    for lay, p in zip(layouts, header["planes"], strict=True):
+def _read_exactly(reader: Any, size: int, what: str) -> bytes:
+    """`size` decompressed bytes, never more: a frame's declared content size is not trusted."""
+    chunks, missing = [], size
+    while missing > 0:
+        chunk = reader.read(min(missing, 1 << 20))
+        if not chunk:
+            raise CodecError(f"corrupt .svdz payload ({what} is shorter than the header says)")
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def _parse(header: Header, payload: bytes, version: int) -> tuple[Header, list[PlaneLayout], list[PlaneCode]]:
+    layouts = [PlaneLayout(p.height, p.width, p.tile_h, p.tile_w, p.weight) for p in header.planes]
+    for plane in header.planes:
+        if plane.tile_h < min(plane.height, MIN_TILE) or plane.tile_w < min(plane.width, MIN_TILE):
+            raise CodecError("corrupt .svdz header (tiles smaller than the format allows)")
+    n_ranks, n_small, n_escape = header.sections
+    tiles = sum(lay.tiles for lay in layouts)
+    if n_ranks != 2 * tiles:
+        raise CodecError("corrupt .svdz header (the ranks section does not match the geometry)")
+    # Decode work grows with the coefficient count: a small file cannot ask for many (zeros compress too well).
+    if n_small + n_escape > MAX_EXPANSION * len(payload) + EXPANSION_SLACK or n_escape > 4 * n_small:
+        raise CodecError("corrupt .svdz header (more coefficients than a file of this size can hold)")
+    reader = zstandard.ZstdDecompressor().stream_reader(payload)
+    ranks = np.frombuffer(_read_exactly(reader, n_ranks, "ranks"), dtype="<u2").astype(np.int64)
+    expected = 0
+    r_pos = 0
+    for lay in layouts:
         plane_ranks = ranks[r_pos : r_pos + lay.tiles]
         r_pos += lay.tiles
-        if plane_ranks.size != lay.tiles or int(plane_ranks.max(initial=0)) > min(lay.tile_h, lay.tile_w):
+        if int(plane_ranks.max(initial=0)) > min(lay.tile_h, lay.tile_w):
             raise CodecError("corrupt .svdz payload (ranks)")
+        expected += int(plane_ranks.sum()) * (lay.tile_h + lay.tile_w)
+    if expected != n_small:
+        raise CodecError("corrupt .svdz payload (coefficient count does not match the ranks)")
+    small = _read_exactly(reader, n_small, "coefficients")
+    escapes = _read_exactly(reader, n_escape, "escapes")
+    if reader.read(1):
+        raise CodecError("corrupt .svdz payload (trailing data)")
+    ints = _unpack_ints(small, escapes)
+    codes, r_pos, i_pos = [], 0, 0
+    for lay, plane in zip(layouts, header.planes, strict=True):
+        plane_ranks = ranks[r_pos : r_pos + lay.tiles]
+        r_pos += lay.tiles
         n = int(plane_ranks.sum())
         nu, nv = n * lay.tile_h, n * lay.tile_w
-        if i_pos + nu + nv > ints.size:
-            raise CodecError("corrupt .svdz payload (too few coefficients)")
         qu = ints[i_pos : i_pos + nu].reshape(n, lay.tile_h)
         qv = ints[i_pos + nu : i_pos + nu + nv].reshape(n, lay.tile_w)
         i_pos += nu + nv
@@ -151,7 +171,5 @@ def _parse(
             tile_u, tile_v = np.empty_like(qu), np.empty_like(qv)
             tile_u[order], tile_v[order] = qu, qv
             qu, qv = tile_u, tile_v
-        codes.append(PlaneCode(ranks=plane_ranks, qu=qu, qv=qv, step=float(p["step"])))
-    if r_pos != ranks.size or i_pos != ints.size:
-        raise CodecError("corrupt .svdz payload (trailing data)")
+        codes.append(PlaneCode(ranks=plane_ranks, qu=qu, qv=qv, step=plane.step))
     return header, layouts, codes

@@ -6,7 +6,7 @@ import numpy as np
 
 from image_assets.codec import container
 from image_assets.codec.errors import CodecError
-from image_assets.codec.planes import COLOR_MODELS, from_planes, plane_shapes
+from image_assets.codec.planes import from_planes, plane_shapes
 from image_assets.codec.quant import PlaneCode, PlaneLayout, reconstruct
 
 
@@ -21,14 +21,19 @@ def render(
     return out[:, :, 0] if channels == 1 else out
 
 
-def decode(data: bytes) -> np.ndarray:
-    """Decode an `.svdz` file to uint8 HxW or HxWxC; `CodecError` if it is not a valid one."""
-    header, layouts, codes = container.read(data)
-    color = header.get("color")
-    if color not in COLOR_MODELS:
-        raise CodecError(f"unsupported colour model {color!r} in .svdz header")
-    height, width, channels = int(header["height"]), int(header["width"]), int(header["channels"])
-    shapes = plane_shapes(color, height, width, channels)
+def parse(
+    data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS
+) -> tuple[container.Header, list[PlaneLayout], list[PlaneCode]]:
+    """Everything `decode` checks, short of rendering pixels (what `inspect` runs)."""
+    header, layouts, codes = container.read(data, max_pixels=max_pixels)
+    shapes = plane_shapes(header.color, header.height, header.width, header.channels)
     if [(lay.height, lay.width) for lay in layouts] != shapes:
         raise CodecError("corrupt .svdz header (plane sizes do not match the image)")
-    return render(layouts, codes, color, height, width, channels)
+    return header, layouts, codes
+
+
+def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an `.svdz` file to uint8 HxW or HxWxC; `CodecError` for anything that is not a valid one, including
+    images over `max_pixels` (Pillow's limit by default) and files asking for more work than their size allows."""
+    header, layouts, codes = parse(data, max_pixels=max_pixels)
+    return render(layouts, codes, header.color, header.height, header.width, header.channels)
