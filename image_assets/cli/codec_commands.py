@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     policy.add_argument("--energy", type=float, metavar="F", help="keep this fraction of each channel's energy")
     policy.add_argument("--max-bytes", type=int, metavar="N", help="best quality within N bytes per file")
     compress.add_argument("--jobs", type=int, default=1, metavar="N", help="images encoded in parallel")
-    compress.add_argument("--max-pixels", type=int, default=None, metavar="N", help="refuse larger images")
+    compress.add_argument(
+        "--max-pixels", type=int, default=89_478_485, metavar="N", help="refuse larger images (default 89478485)"
+    )
     compress.add_argument("--drop-alpha", action="store_true", help="discard transparency")
     compress.set_defaults(handler=compress_command)
 

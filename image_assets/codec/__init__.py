@@ -13,7 +13,7 @@ from image_assets.codec.api import (
     encode_pixels,
     inspect,
 )
-from image_assets.codec.errors import CodecError
+from image_assets.codec.errors import CodecError, ImageTooLarge
 from image_assets.codec.loading import load_image
 from image_assets.codec.policy import RankPolicy
 from image_assets.codec.threads import blas_threads
@@ -22,6 +22,7 @@ __all__ = [
     "SVDZ_SUFFIX",
     "CodecError",
     "EncodeResult",
+    "ImageTooLarge",
     "RankPolicy",
     "blas_threads",
     "compress_image",

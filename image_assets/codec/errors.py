@@ -3,3 +3,7 @@
 
 class CodecError(ValueError):
     """Bad input: not an image, truncated, corrupt or unsupported `.svdz`, impossible policy."""
+
+
+class ImageTooLarge(CodecError):
+    """More pixels than the caller allows (`max_pixels`) or than Pillow's decompression-bomb guard allows."""

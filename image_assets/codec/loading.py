@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from image_assets.codec.errors import CodecError
+from image_assets.codec.errors import CodecError, ImageTooLarge
 
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, struct.error, EOFError, IndexError, TypeError, KeyError)
 
@@ -28,7 +28,7 @@ def load_image(data: bytes, *, max_pixels: int | None = None, keep_alpha: bool =
             with Image.open(io.BytesIO(bytes(data))) as img:
                 width, height = img.size
                 if max_pixels is not None and width * height > max_pixels:
-                    raise CodecError(
+                    raise ImageTooLarge(
                         f"image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}"
                     )
                 img.load()
@@ -37,7 +37,7 @@ def load_image(data: bytes, *, max_pixels: int | None = None, keep_alpha: bool =
     except CodecError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise CodecError(f"image too large: {exc}") from None
+        raise ImageTooLarge(f"image too large: {exc}") from None
     except UnidentifiedImageError:
         raise CodecError("not a recognised image file") from None
     except _DECODE_ERRORS as exc:

@@ -37,6 +37,8 @@ ASSET = "compressed_images"
 # and the catalog record it as this finite value with `lossless` true, so every store and every JSON output stays
 # strict (SQLite's JSON and strict JSON parsers have no Infinity) and `--min-psnr` filters still match it.
 LOSSLESS_PSNR = 100.0
+# Photos above this are a `too_large` row, not an encode: Pillow's decompression-bomb limit (89.5 MP).
+MAX_PIXELS = 89_478_485
 
 COMPRESSED_SCHEMA = pa.schema(
     [
@@ -91,7 +93,7 @@ def compress_one(
     With `record`, a sidecar names what was encoded (see the module docstring), written after the object so a
     crash between the two only costs a re-encode.
     """
-    from image_assets.codec import CodecError, compress_image
+    from image_assets.codec import CodecError, ImageTooLarge, compress_image
 
     source, day, source_id, raw_key = item["source"], item["date"], item["source_id"], item["raw_key"]
     row: dict[str, Any] = {name: None for name in COMPRESSED_SCHEMA.names}
@@ -105,7 +107,7 @@ def compress_one(
         data = store.get(raw_key)
         row["bytes_in"] = len(data)
         row["raw_sha256"] = hashlib.sha256(data).hexdigest()
-        result = compress_image(data, policy)
+        result = compress_image(data, policy, max_pixels=MAX_PIXELS)
         key = layout.svdz_key(output_area, source, day, source_id)
         store.put(key, result.data)
         row.update(
@@ -125,6 +127,8 @@ def compress_one(
         )
     except KeyError:
         row.update(status="missing_raw", reason=f"raw object {raw_key} is gone; rematerialize raw_images")
+    except ImageTooLarge as exc:
+        row.update(status="too_large", reason=str(exc))
     except CodecError as exc:
         row.update(status="codec_error", reason=str(exc))
     except Exception as exc:  # one image must never fail the batch
