@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/services.py [--documents 2000] [--objects 300]
 
 Catalog upserts go through the project's `Catalog` (batches of 500, the pipeline's document shape) into the
-embedded mongoeco SQLite catalog and into mongoeco's MongoDB wire-protocol server through a real pymongo client.
+embedded SQLite catalog and into mongoeco's MongoDB wire-protocol server through a real pymongo client.
 Object puts of 100 KB (a typical `.svdz`) go through the project's stores to a local directory and to the GCS
 emulator through the real google-cloud-storage client. The numbers back the 1M-image projection in
 docs/projection.md; they are not a stand-in for production MongoDB or GCS.
@@ -68,9 +68,9 @@ def main() -> int:
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="imgpipe-services-") as tmp:
         work = Path(tmp)
-        embedded = open_catalog(None, "bench", work / "catalog.sqlite")
+        embedded = open_catalog(None, "bench", work / "catalog.db")
         for size, rate in upserts_per_second(embedded, args.documents):
-            rows.append(("catalog upserts, embedded (mongoeco SQLite)", f"{rate:,.0f}/s", f"at {size:,} documents"))
+            rows.append(("catalog upserts, embedded (SQLite)", f"{rate:,.0f}/s", f"at {size:,} documents"))
         embedded.close()
         with mongo_wire_server(work / "wire.sqlite") as uri:
             wire = open_catalog(uri, "bench", "unused")

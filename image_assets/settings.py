@@ -42,7 +42,7 @@ class Settings:
             gcp_project=env.get("GOOGLE_CLOUD_PROJECT") or None,
             mongodb_uri=env.get("MONGODB_URI") or None,
             mongodb_database=env.get("IMGPIPE_MONGODB_DB") or "imgpipe",
-            catalog_sqlite_path=home / "catalog.sqlite",
+            catalog_sqlite_path=home / "catalog.db",  # not catalog.sqlite: the old mongoeco file
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
             mlflow_artifact_root=(home / "mlartifacts").as_uri(),
             mlflow_experiment=env.get("IMGPIPE_MLFLOW_EXPERIMENT") or "image-compression",

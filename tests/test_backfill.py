@@ -111,7 +111,7 @@ def test_killed_backfill_is_marked_failed_and_resumes(tmp_path) -> None:
     # The catalog is exact: one document per day's photo, none twice.
     from image_assets.catalog import open_catalog
 
-    catalog = open_catalog(None, "imgpipe", tmp_path / "home" / "catalog.sqlite")
+    catalog = open_catalog(None, "imgpipe", tmp_path / "home" / "catalog.db")
     try:
         docs = list(catalog.find())
         assert len(docs) == 40 and len({d["original_sha256"] for d in docs}) == 40

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 
 import pytest
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from image_assets.catalog import open_catalog
+from image_assets.catalog.sqlite import SQLiteCatalog
 from image_assets.settings import Settings
 from image_assets.stores import GCSObjectStore, LocalObjectStore, open_store
 from tests.conftest import GCS_BUCKET
@@ -58,8 +60,8 @@ def exercise_catalog(catalog) -> None:
     )
     assert catalog.count({"source": "local"}) == 1
     assert catalog.get("local:a")["psnr"] == 35.0
-    with pytest.raises(DuplicateKeyError):  # the unique (source, source_id) index is real
-        catalog.collection.insert_one({"_id": "other", "source": "local", "source_id": "a"})
+    with pytest.raises((BulkWriteError, sqlite3.IntegrityError)):  # the unique (source, source_id) index is real
+        catalog.upsert([{"_id": "other", "source": "local", "source_id": "a"}])
     catalog.upsert([{"_id": "local:b", "source": "local", "source_id": "b", "partition_key": "p", "date": "d"}])
     assert catalog.remove_stale("p", ["local:b"]) == 1
     assert [d["_id"] for d in catalog.find({"partition_key": "p"})] == ["local:b"]
@@ -77,17 +79,18 @@ def test_catalog_on_wire_protocol_mongodb(mongodb_uri) -> None:
 
 
 def test_embedded_catalog(tmp_path) -> None:
-    catalog = open_catalog(None, "imgpipe", tmp_path / "catalog.sqlite")
-    assert "mongoeco" in type(catalog.client).__module__
+    catalog = open_catalog(None, "imgpipe", tmp_path / "catalog.db")
+    assert isinstance(catalog, SQLiteCatalog)
     exercise_catalog(catalog)
     catalog.close()
-    assert (tmp_path / "catalog.sqlite").exists()
+    assert (tmp_path / "catalog.db").exists()
 
 
 def test_settings_defaults_and_overrides(tmp_path) -> None:
     defaults = Settings.from_env({"IMGPIPE_HOME": str(tmp_path)})
     assert defaults.storage_url == str(tmp_path / "objects")
     assert defaults.mongodb_uri is None
+    assert defaults.catalog_sqlite_path == tmp_path / "catalog.db"  # never the old mongoeco catalog.sqlite
     assert defaults.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert defaults.mlflow_artifact_root.startswith("file://") and str(tmp_path) in defaults.mlflow_artifact_root
     assert defaults.spark_master == "local[*]"

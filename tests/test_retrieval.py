@@ -95,7 +95,7 @@ def listed(capsys, *argv: str) -> list[str]:
 
 @pytest.fixture(params=["embedded", pytest.param("pymongo", marks=pytest.mark.integration)])
 def catalog_env(request, tmp_path, monkeypatch):
-    """The same filters on mongoeco directly and on a real pymongo client (wire-protocol server)."""
+    """The same filters on the embedded SQLite catalog and on a real pymongo client (wire-protocol server)."""
     monkeypatch.setenv("IMGPIPE_HOME", str(tmp_path / "home"))
     if request.param == "pymongo":
         monkeypatch.setenv("MONGODB_URI", request.getfixturevalue("mongodb_uri"))

@@ -1,4 +1,7 @@
-"""The catalog on MongoDB through pymongo when MONGODB_URI is set, mongoeco's SQLite engine otherwise.
+"""The catalog on MongoDB through pymongo when MONGODB_URI is set (the production catalog).
+
+The same class also drives mongoeco's SQLite engine, the embedded catalog before `sqlite.SQLiteCatalog`; that path
+is kept so `migrate.migrate_mongoeco` can read old catalog files and the tests can write one.
 
 One document per image, `_id = "<source>:<source_id>"`, plus a unique index on (source, source_id): upserts
 keyed on `_id` make reruns and concurrent runs of a partition converge on the same documents.
@@ -18,7 +21,7 @@ BATCH = 500
 DUPLICATE_KEY = 11000
 
 
-class Catalog:
+class MongoCatalog:
     """Thin, typed access to the images collection; the same code runs on pymongo and mongoeco."""
 
     def __init__(self, client: Any, database: str) -> None:
@@ -105,8 +108,8 @@ class Catalog:
         self.client.close()
 
 
-def open_mongo_catalog(mongodb_uri: str | None, database: str, sqlite_path: str | Path) -> Catalog:
-    """A real MongoDB when a URI is given, else the embedded mongoeco SQLite catalog."""
+def open_mongo_catalog(mongodb_uri: str | None, database: str, sqlite_path: str | Path) -> MongoCatalog:
+    """A real MongoDB when a URI is given, else a mongoeco SQLite catalog (the old embedded format)."""
     if mongodb_uri:
         from pymongo import MongoClient
 
@@ -118,6 +121,6 @@ def open_mongo_catalog(mongodb_uri: str | None, database: str, sqlite_path: str 
         path = Path(sqlite_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         client = EmbeddedClient(SQLiteEngine(str(path)))
-    catalog = Catalog(client, database)
+    catalog = MongoCatalog(client, database)
     catalog.ensure_indexes()
     return catalog

@@ -32,6 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--limit", type=int, default=0, help="at most N documents (default: all)")
     listing.add_argument("--json", action="store_true", help="one JSON document per line")
     listing.set_defaults(handler=list_command)
+    migrate = actions.add_parser(
+        "migrate", help="copy an old embedded catalog (mongoeco, catalog.sqlite) into the SQLite catalog"
+    )
+    migrate.add_argument(
+        "--from", dest="old", type=Path, metavar="PATH", help="the old file (default $IMGPIPE_HOME/catalog.sqlite)"
+    )
+    migrate.set_defaults(handler=migrate_command)
 
     get = subparsers.add_parser("get", help="fetch a stored image by catalog id and decode it")
     get.add_argument("id", help="the `id` that `imgpipe catalog list` prints")
@@ -211,4 +218,25 @@ def get_command(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         raise UserError(f"cannot write {args.output}: {exc}") from None
     print(f"wrote {args.output} ({size[0]}x{size[1]}, {fmt})")
+    return 0
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    """The embedded catalog moved from mongoeco (`catalog.sqlite`) to plain SQLite (`catalog.db`); this copies an
+    existing one over, leaving the old file untouched. Run it again after an interruption: upserts by id."""
+    from image_assets.catalog import open_catalog
+    from image_assets.catalog.migrate import migrate_mongoeco
+
+    settings = Settings.from_env()
+    if settings.mongodb_uri:
+        raise UserError("MONGODB_URI is set: migrate copies the embedded catalog only; unset it to run")
+    old = args.old or settings.home / "catalog.sqlite"
+    if not old.is_file():
+        raise UserError(f"no old catalog at {old}; nothing to migrate")
+    catalog = open_catalog(None, settings.mongodb_database, settings.catalog_sqlite_path)
+    try:
+        copied = migrate_mongoeco(old, catalog)
+    finally:
+        catalog.close()
+    print(f"copied {copied} document(s) from {old} into {settings.catalog_sqlite_path}; {old} is unchanged")
     return 0

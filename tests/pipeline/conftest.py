@@ -80,10 +80,10 @@ def store(store_root: Path) -> LocalObjectStore:
 
 @pytest.fixture
 def catalog(tmp_path: Path):
-    """The embedded mongoeco SQLite catalog, closed after the test."""
+    """The embedded SQLite catalog, closed after the test."""
     from image_assets.catalog import open_catalog
 
-    db = open_catalog(None, "imgpipe", tmp_path / "catalog.sqlite")
+    db = open_catalog(None, "imgpipe", tmp_path / "catalog.db")
     try:
         yield db
     finally:

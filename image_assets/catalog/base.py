@@ -1,0 +1,47 @@
+"""What every catalog backend offers, as a structural type: MongoDB (`mongo.MongoCatalog`) and the embedded
+SQLite catalog (`sqlite.SQLiteCatalog`) share no base class, so type hints name this protocol instead.
+
+Importing this module is free of pymongo and sqlite3, so type hints never load a backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class CatalogStore(Protocol):
+    """One document per image, keyed by `_id = "<source>:<source_id>"`; `find`/`count` take a MongoDB filter."""
+
+    def ensure_indexes(self) -> None:
+        """Create the indexes the queries rely on (idempotent)."""
+        ...
+
+    def upsert(self, documents: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        """Write documents by `_id` in batches; returns `{"inserted": n, "updated": m}`."""
+        ...
+
+    def remove_stale(self, partition_key: str, keep_ids: Iterable[str]) -> int:
+        """Delete the partition's documents not in `keep_ids`; returns how many were deleted."""
+        ...
+
+    def find(self, query: Mapping[str, Any] | None = None, *, limit: int = 0) -> Iterator[dict[str, Any]]:
+        """Matching documents, newest `date` first then by `_id`; `limit=0` means all."""
+        ...
+
+    def get(self, doc_id: str) -> dict[str, Any] | None:
+        """The document with this `_id`, or None."""
+        ...
+
+    def same_content(self, partition_key: str) -> list[list[str]]:
+        """Sorted groups of ids in a partition whose originals share a SHA-256."""
+        ...
+
+    def count(self, query: Mapping[str, Any] | None = None) -> int:
+        """How many documents match."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection(s)."""
+        ...
