@@ -76,15 +76,19 @@ def compressed_images(
         raise Failure(description=f"{describe_refs(refs)}: {exc}", allow_retries=False) from None
 
     # While Spark encodes, the driver is idle: open MLflow (a fresh SQLite store runs its schema migrations) and
-    # import matplotlib now rather than after the encode.
-    warm_up = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imgpipe-warm-up")
-    warmed: list[Future[Any]] = [warm_up.submit(tracking.tracker().experiment_id), warm_up.submit(reports.warm_up)]
-    warm_up.shutdown(wait=False)
+    # import matplotlib then, rather than after the encode (or during Spark's own start-up, which it would slow).
+    warmed: list[Future[Any]] = []
+
+    def warm_up() -> None:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imgpipe-warm-up")
+        warmed.extend([pool.submit(tracking.tracker().experiment_id), pool.submit(reports.warm_up)])
+        pool.shutdown(wait=False)
+
     started = time.perf_counter()
     progress = Progress(total=len(items), emit=context.log.info)
     watch = Stopwatch()
     rows = compress.compress_images(
-        lambda: spark.spark_session, storage.spec(), items, policy, watch=watch,
+        lambda: spark.spark_session, storage.spec(), items, policy, watch=watch, while_encoding=warm_up,
         on_progress=lambda done, _total: progress.update(done, force=done == len(items)),
     )  # fmt: skip
     elapsed = time.perf_counter() - started

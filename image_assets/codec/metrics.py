@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from skimage.metrics import structural_similarity
 
 PEAK = 255.0
 
@@ -47,6 +46,8 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
         pad = [(0, max(0, 3 - a.shape[0])), (0, max(0, 3 - a.shape[1]))] + [(0, 0)] * (a.ndim - 2)
         a, b = np.pad(a, pad, mode="edge"), np.pad(b, pad, mode="edge")
         small = 3
+    from skimage.metrics import structural_similarity  # a second of imports (scipy.ndimage): only when asked
+
     win = min(7, small if small % 2 else small - 1)
     channel_axis = -1 if a.ndim == 3 else None
     return float(structural_similarity(a, b, data_range=PEAK, win_size=win, channel_axis=channel_axis))

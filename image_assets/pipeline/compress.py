@@ -200,6 +200,7 @@ def compress_images(
     reuse: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
     watch: Stopwatch | None = None,
+    while_encoding: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Encode many images (any mix of partitions) in one Spark job; one small metrics row per image.
 
@@ -207,7 +208,8 @@ def compress_images(
     `height`. With `reuse` (the pipeline's staging area), earlier encodes of the same content are reused and
     new ones recorded; `spark` is a callable returning the session, so a fully reused run never starts Spark.
     Slices are pixel-balanced and all run at once (`collect` of small rows). `on_progress(done, total)` is
-    called while the job runs; `watch` times the stages (reuse_check, spark_start, encode_job).
+    called while the job runs; `watch` times the stages (reuse_check, spark_start, encode_job);
+    `while_encoding` is called once Spark has started, just before the job (the driver is idle during it).
     """
     watch = watch or Stopwatch()
     fields = ("source", "date", "source_id", "raw_key", "sha256", "width", "height", "bytes")
@@ -227,6 +229,8 @@ def compress_images(
     if todo:
         with watch("spark_start"):
             session = spark() if callable(spark) else spark
+        if while_encoding:
+            while_encoding()
         with watch("encode_job"):
             rows += run_encode_job(session, store_spec, todo, policy, output_area, reuse, on_progress, len(rows))
     return rows
