@@ -106,7 +106,7 @@ def compress_one(
     try:
         data = store.get(raw_key)
         row["bytes_in"] = len(data)
-        row["raw_sha256"] = hashlib.sha256(data).hexdigest()
+        row["raw_sha256"] = item.get("sha256") or hashlib.sha256(data).hexdigest()
         result = compress_image(data, policy, max_pixels=MAX_PIXELS)
         key = layout.svdz_key(output_area, source, day, source_id)
         store.put(key, result.data)
@@ -277,7 +277,7 @@ def _watch(
     """Poll Spark's status tracker: finished tasks × the mean slice size ≈ images done."""
     tracker = context.statusTracker()
     mean = sum(sizes) / max(len(sizes), 1)
-    while not stop.wait(1.0):
+    while not stop.wait(2.0):
         finished = 0
         for job_id in tracker.getJobIdsForGroup(group):
             job = tracker.getJobInfo(job_id)

@@ -1,6 +1,7 @@
 """stored_images: move staged `.svdz` objects to their deterministic keys and remove what is stale.
 
-Copy-then-delete keeps it rerunnable: an object already published by an earlier run is kept as it is.
+A move (a rename on the local store, copy then delete on GCS) keeps it rerunnable: an object already published
+by an earlier run is kept as it is, once its hash matches the manifest row.
 """
 
 from __future__ import annotations
@@ -46,8 +47,7 @@ def publish_one(store: ObjectStore, source: str, day: dt.date, row: dict[str, An
     }
     if row.get("staged_key"):
         try:
-            store.copy(row["staged_key"], key)
-            store.delete(row["staged_key"])
+            store.move(row["staged_key"], key)
             return out
         except KeyError:
             pass  # an earlier run published it and then stopped before writing its manifest

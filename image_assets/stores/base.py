@@ -56,6 +56,11 @@ class ObjectStore(ABC):
     def copy(self, src: str, dst: str) -> None:
         """Copy an object; KeyError when `src` does not exist."""
 
+    def move(self, src: str, dst: str) -> None:
+        """Move an object (KeyError when `src` does not exist); copy then delete unless a backend renames."""
+        self.copy(src, dst)
+        self.delete(src)
+
     def uri(self, key: str) -> str:
         return f"{self.url.rstrip('/')}/{check_key(key, prefix=True)}"
 

@@ -58,6 +58,15 @@ class LocalObjectStore(ObjectStore):
             if path.is_file() and not path.name.startswith(TMP_PREFIX):
                 yield path.relative_to(self.root).as_posix()
 
+    def move(self, src: str, dst: str) -> None:
+        """A rename: atomic, and no bytes are copied."""
+        source, target = self._path(src), self._path(dst)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:
+            raise KeyError(src) from None
+
     def copy(self, src: str, dst: str) -> None:
         source, target = self._path(src), self._path(dst)
         target.parent.mkdir(parents=True, exist_ok=True)
