@@ -32,7 +32,10 @@ import numpy as np
 import psutil
 from PIL import Image
 
+from benchmarks.tables import markdown_table
+
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 PHOTOS = ROOT / "image_assets" / "data" / "photos"
 IMGPIPE = Path(sys.executable).with_name("imgpipe")
 DAY = dt.date(2026, 11, 1)
@@ -296,10 +299,7 @@ def main() -> int:
         total = killed + resumed
         rows.append(("killed halfway + rerun", f"{total:.1f} s", f"{total / wall:.2f} of a run (killed: {was_killed})"))
         rows.append(("catalog after kill and rerun", catalog_state(env), ""))
-    width = max(len(r[0]) for r in rows)
-    print(f"\n| {'metric':<{width}} | value | detail |\n|{'-' * (width + 2)}|------:|--------|")
-    for name, value, detail in rows:
-        print(f"| {name:<{width}} | {value} | {detail} |")
+    print("\n" + markdown_table(rows))
     return 0
 
 

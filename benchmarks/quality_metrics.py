@@ -12,24 +12,14 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.codec import PHOTOS, load, mosaic  # noqa: E402
+from benchmarks.codec import PHOTOS, load, mosaic, timed  # noqa: E402
 from image_assets.codec import RankPolicy, blas_threads, decode, encode_pixels  # noqa: E402
 from image_assets.codec.metrics import fast_ssim, ssim  # noqa: E402
-
-
-def timed(fn, repeat: int = 3) -> tuple[float, object]:
-    times, value = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), value
 
 
 def main() -> int:
@@ -39,10 +29,10 @@ def main() -> int:
     with blas_threads(1):
         for name, pixels in photos.items():
             for target in (30.0, 35.0):
-                encode_s, result = timed(lambda p=pixels, t=target: encode_pixels(p, RankPolicy("psnr", t)))
+                encode_s, result = timed(lambda p=pixels, t=target: encode_pixels(p, RankPolicy("psnr", t)), 3)
                 decoded = decode(result.data)
-                fast_s, fast = timed(lambda p=pixels, d=decoded: fast_ssim(p, d))
-                full_s, full = timed(lambda p=pixels, d=decoded: ssim(p, d), repeat=1)
+                fast_s, fast = timed(lambda p=pixels, d=decoded: fast_ssim(p, d), 3)
+                full_s, full = timed(lambda p=pixels, d=decoded: ssim(p, d), 1)
                 rows.append((name, target, encode_s, fast_s, full_s, fast, full))
     print(
         "| photo | target | encode | fast SSIM time | share of encode | full SSIM time | fast SSIM | full SSIM | "

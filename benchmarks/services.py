@@ -57,6 +57,7 @@ def puts_per_second(store, count: int, threads: int = 8) -> float:
 
 
 def main() -> int:
+    from benchmarks.tables import markdown_table
     from image_assets.catalog import open_catalog
     from image_assets.stores import GCSObjectStore, LocalObjectStore
     from tests.servers import gcs_emulator, mongo_wire_server
@@ -83,10 +84,7 @@ def main() -> int:
             store = GCSObjectStore("gs://bench/p", endpoint=host, project="bench")
             rate = puts_per_second(store, args.objects)
             rows.append(("object puts, GCS emulator (100 KB)", f"{rate:,.0f}/s", "8 threads, real GCS client"))
-    width = max(len(r[0]) for r in rows)
-    print(f"| {'metric':<{width}} | value | detail |\n|{'-' * (width + 2)}|------:|--------|")
-    for name, value, detail in rows:
-        print(f"| {name:<{width}} | {value} | {detail} |")
+    print(markdown_table(rows))
     return 0
 
 
