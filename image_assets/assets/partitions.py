@@ -51,7 +51,7 @@ class PartitionRef:
 
 
 def partition_refs(context: AssetExecutionContext) -> list[PartitionRef]:
-    """The partitions this run covers: one for a normal run, many for a single-run backfill."""
+    """The partitions this run covers: one for a normal run, up to MAX_PARTITIONS_PER_RUN for a backfill run."""
     return sorted((PartitionRef.parse(key) for key in context.partition_keys), key=lambda r: (r.day, r.source))
 
 

@@ -101,31 +101,35 @@ def build_query(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def list_command(args: argparse.Namespace) -> int:
+    """Stream matching documents as they come from the catalog's cursor: memory stays flat on any catalog size."""
     from image_assets.tracking.links import run_url
 
     query = build_query(args)
     tracking_uri = Settings.from_env().mlflow_tracking_uri
     catalog = open_catalog_from_env()
+    count, linked = 0, False
     try:
-        docs = [public_view(doc) for doc in catalog.find(query, limit=args.limit)]
+        if not args.json:
+            print(f"{'id':<40} {'date':<10} {'size':>11} {'bytes in':>10} {'bytes out':>10} {'PSNR':>6}  MLflow run")
+        for raw in catalog.find(query, limit=args.limit):
+            doc = public_view(raw)
+            if doc.get("mlflow_run_id") and doc.get("mlflow_experiment_id"):
+                doc["mlflow_run_url"] = run_url(tracking_uri, doc["mlflow_experiment_id"], doc["mlflow_run_id"])
+                linked = True
+            count += 1
+            if args.json:
+                print(json.dumps(doc, sort_keys=True, allow_nan=False))
+                continue
+            size = f"{doc['width']}x{doc['height']}"
+            print(
+                f"{doc['id']:<40} {doc['date']:<10} {size:>11} {doc['bytes_in']:>10,} {doc['bytes_out']:>10,} "
+                f"{doc['psnr']:>6.2f}  {doc.get('mlflow_run_url') or '-'}"
+            )
     finally:
         catalog.close()
-    for doc in docs:
-        if doc.get("mlflow_run_id") and doc.get("mlflow_experiment_id"):
-            doc["mlflow_run_url"] = run_url(tracking_uri, doc["mlflow_experiment_id"], doc["mlflow_run_id"])
-    if args.json:
-        for doc in docs:
-            print(json.dumps(doc, sort_keys=True))
-        return 0
-    print(f"{'id':<40} {'date':<10} {'size':>11} {'bytes in':>10} {'bytes out':>10} {'PSNR':>6}  MLflow run")
-    for doc in docs:
-        size = f"{doc['width']}x{doc['height']}"
-        print(
-            f"{doc['id']:<40} {doc['date']:<10} {size:>11} {doc['bytes_in']:>10,} {doc['bytes_out']:>10,} "
-            f"{doc['psnr']:>6.2f}  {doc.get('mlflow_run_url') or '-'}"
-        )
-    local_ui = any(doc.get("mlflow_run_url") for doc in docs) and not tracking_uri.startswith(("http", "https"))
-    print(f"{len(docs)} image(s)" + ("; the MLflow links open once `make mlflow` runs" if local_ui else ""))
+    if not args.json:
+        local_ui = linked and not tracking_uri.startswith(("http://", "https://"))
+        print(f"{count} image(s)" + ("; the MLflow links open once `make mlflow` runs" if local_ui else ""))
     return 0
 
 
