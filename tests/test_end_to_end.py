@@ -124,6 +124,10 @@ def test_materialize_twice_lands_everything_once(e2e) -> None:
     assert f"runs/{mlrun.info.run_id}" in compressed_meta["mlflow_run"].value
     # Every catalog document names the MLflow run that compressed it.
     assert {doc["mlflow_run_id"] for doc in docs} == {mlrun.info.run_id}
+    # image_catalog's metadata carries the partition's catalog stats (what `imgpipe catalog stats` prints).
+    (stats,) = result.asset_materializations_for_node("image_catalog")[0].metadata["catalog_stats"].value
+    assert (stats["source"], stats["date"], stats["images"]) == ("local", "2026-11-26", 3)
+    assert stats["bytes_out"] == sum(doc["bytes_out"] for doc in docs)
 
     # Rerun: nothing duplicated.
     run()

@@ -288,3 +288,13 @@ def test_get_unknown_id_and_missing_object(home, tmp_path, capsys) -> None:
         "from storage; rematerialize its partition\n"
     )
     assert not (tmp_path / "x.png").exists()
+
+
+def test_stats_per_source_and_day_as_table_and_json(catalog_env, capsys) -> None:
+    code, out, _ = cli(capsys, "catalog", "stats", "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and sum(r["images"] for r in rows) == len(DOCS)
+    (day5,) = [r for r in rows if (r["date"], r["source"]) == ("2026-11-05", "local")]
+    assert day5["images"] == 3 and day5["psnr_mean"] == pytest.approx((35.0 + 35.0 + 33.0) / 3)
+    code, out, _ = cli(capsys, "catalog", "stats", "--source", "pexels")
+    assert code == 0 and out.rstrip().endswith("2 image(s) in 2 partition(s)") and "2026-11-04 pexels" in out

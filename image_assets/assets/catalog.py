@@ -76,10 +76,16 @@ def image_catalog(
                     "objects_without_document": state.objects_without_document[:20],
                     "documents_without_object": state.documents_without_object[:20],
                 }
+        # The same per-source-and-day numbers `imgpipe catalog stats` prints, for the partitions just written.
+        stats = db.stats({"partition_key": {"$in": [ref.key for ref in refs]}})
     finally:
         db.close()
     return MaterializeResult(
-        metadata={"partitions": describe_refs(refs), **totals},
+        metadata={
+            "partitions": describe_refs(refs),
+            **totals,
+            "catalog_stats": MetadataValue.json(stats),
+        },
         check_results=[
             AssetCheckResult(
                 check_name=OBJECTS_MATCH, passed=not mismatches, metadata={"mismatches": MetadataValue.json(mismatches)}

@@ -42,6 +42,26 @@ class CatalogStore(Protocol):
         """How many documents match."""
         ...
 
+    def stats(self, query: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Per (source, date) of the matching documents: `images`, `bytes_in`, `bytes_out`, `psnr_mean`,
+        `ssim_mean`; newest date first, then by source. Computed by the backend, not by reading documents here."""
+        ...
+
     def close(self) -> None:
         """Release the connection(s)."""
         ...
+
+
+def stats_row(
+    source: str, date: str, images: int, bytes_in: Any, bytes_out: Any, psnr: Any, ssim: Any
+) -> dict[str, Any]:
+    """One `stats` row, numbers as plain ints and floats (None where no document had the field)."""
+    return {
+        "source": source,
+        "date": date,
+        "images": int(images),
+        "bytes_in": int(bytes_in or 0),
+        "bytes_out": int(bytes_out or 0),
+        "psnr_mean": None if psnr is None else float(psnr),
+        "ssim_mean": None if ssim is None else float(ssim),
+    }

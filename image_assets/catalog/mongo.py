@@ -104,6 +104,29 @@ class MongoCatalog:
     def count(self, query: Mapping[str, Any] | None = None) -> int:
         return self.collection.count_documents(dict(query or {}))
 
+    def stats(self, query: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        from image_assets.catalog.base import stats_row
+
+        pipeline = [
+            {"$match": dict(query or {})},
+            {
+                "$group": {
+                    "_id": {"source": "$source", "date": "$date"},
+                    "images": {"$sum": 1},
+                    "bytes_in": {"$sum": "$bytes_in"},
+                    "bytes_out": {"$sum": "$bytes_out"},
+                    "psnr": {"$avg": "$psnr"},
+                    "ssim": {"$avg": "$ssim"},
+                }
+            },
+        ]
+        rows = [
+            stats_row(g["_id"]["source"], g["_id"]["date"], g["images"], g["bytes_in"], g["bytes_out"], g["psnr"],
+                      g["ssim"])
+            for g in self.collection.aggregate(pipeline)
+        ]  # fmt: skip
+        return sorted(sorted(rows, key=lambda r: r["source"]), key=lambda r: r["date"], reverse=True)
+
     def close(self) -> None:
         self.client.close()
 

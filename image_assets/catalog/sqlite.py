@@ -33,6 +33,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from image_assets.catalog.base import stats_row
+
 TABLE = "images"
 BATCH = 500
 FETCH = 500  # rows per fetchmany while streaming a find
@@ -232,6 +234,17 @@ class SQLiteCatalog:
         where, params = translate(query)
         with self._lock:
             return int(self._writer.execute(f"SELECT count(*) FROM {TABLE}{where}", params).fetchone()[0])
+
+    def stats(self, query: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        where, params = translate(query)
+        sql = (
+            "SELECT source, date, count(*), sum(json_extract(doc, '$.bytes_in')), "
+            "sum(json_extract(doc, '$.bytes_out')), avg(psnr), avg(json_extract(doc, '$.ssim')) "
+            f"FROM {TABLE}{where} GROUP BY source, date ORDER BY date DESC, source"
+        )
+        with self._lock:
+            rows = self._writer.execute(sql, params).fetchall()
+        return [stats_row(*row) for row in rows]
 
     def close(self) -> None:
         with self._lock:

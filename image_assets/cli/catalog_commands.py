@@ -23,15 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     catalog = subparsers.add_parser("catalog", help="query the image catalog")
     actions = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="list cataloged images, newest partition first")
-    listing.add_argument("--source")
-    listing.add_argument("--date", type=str, help="partition day YYYY-MM-DD")
-    listing.add_argument("--from", dest="date_from", metavar="D1", help="partition days from D1 (inclusive)")
-    listing.add_argument("--to", dest="date_to", metavar="D2", help="partition days up to D2 (inclusive)")
-    listing.add_argument("--min-psnr", metavar="DB", help="only images with PSNR >= DB")
-    listing.add_argument("--photographer", metavar="NAME", help="photographer contains NAME (case-insensitive)")
+    add_filters(listing)
     listing.add_argument("--limit", type=int, default=0, help="at most N documents (default: all)")
     listing.add_argument("--json", action="store_true", help="one JSON document per line")
     listing.set_defaults(handler=list_command)
+    stats = actions.add_parser("stats", help="images, bytes and mean PSNR/SSIM per source and day")
+    add_filters(stats)
+    stats.add_argument("--json", action="store_true", help="one JSON object per source and day")
+    stats.set_defaults(handler=stats_command, limit=0)
     migrate = actions.add_parser(
         "migrate", help="copy an old embedded catalog (mongoeco, catalog.sqlite) into the SQLite catalog"
     )
@@ -98,6 +97,44 @@ def build_query(args: argparse.Namespace) -> dict[str, Any]:
     if args.limit < 0:
         raise UserError(f"--limit must be 0 (all) or more, got {args.limit}")
     return query
+
+
+def add_filters(parser: argparse.ArgumentParser) -> None:
+    """The filters `catalog list` and `catalog stats` share (see `build_query`)."""
+    parser.add_argument("--source")
+    parser.add_argument("--date", type=str, help="partition day YYYY-MM-DD")
+    parser.add_argument("--from", dest="date_from", metavar="D1", help="partition days from D1 (inclusive)")
+    parser.add_argument("--to", dest="date_to", metavar="D2", help="partition days up to D2 (inclusive)")
+    parser.add_argument("--min-psnr", metavar="DB", help="only images with PSNR >= DB")
+    parser.add_argument("--photographer", metavar="NAME", help="photographer contains NAME (case-insensitive)")
+
+
+def stats_command(args: argparse.Namespace) -> int:
+    """Totals per source and day, computed by the catalog itself (an indexed GROUP BY / an aggregation)."""
+    query = build_query(args)
+    catalog = open_catalog_from_env()
+    try:
+        rows = catalog.stats(query)
+    finally:
+        catalog.close()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, sort_keys=True, allow_nan=False))
+        return 0
+    columns = ("date", "source", "images", "bytes in", "bytes out", "ratio", "PSNR", "SSIM")
+    widths = (-10, -10, 8, 15, 14, 6, 6, 7)  # negative: left-aligned
+    print(" ".join(f"{name:<{-w}}" if w < 0 else f"{name:>{w}}" for name, w in zip(columns, widths, strict=True)))
+    for r in rows:
+        ratio = f"{r['bytes_in'] / r['bytes_out']:.2f}" if r["bytes_out"] else "-"
+        psnr = f"{r['psnr_mean']:.2f}" if r["psnr_mean"] is not None else "-"
+        ssim = f"{r['ssim_mean']:.4f}" if r["ssim_mean"] is not None else "-"
+        print(
+            f"{r['date']:<10} {r['source']:<10} {r['images']:>8,} {r['bytes_in']:>15,} {r['bytes_out']:>14,} "
+            f"{ratio:>6} {psnr:>6} {ssim:>7}"
+        )
+    total = sum(r["images"] for r in rows)
+    print(f"{total:,} image(s) in {len(rows)} partition(s)")
+    return 0
 
 
 def list_command(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sqlite3
 import uuid
 from typing import Any
@@ -212,3 +213,22 @@ def test_same_content(catalog) -> None:
     assert catalog.same_content(f"{day}|local") == [["local:p0", "local:p4"], ["local:p1", "local:p3"]]
     assert catalog.same_content("2026-11-08|local") == []
     assert catalog.same_content("no-such-partition") == []
+
+
+def test_stats_per_source_and_day(catalog) -> None:
+    catalog.upsert([
+        doc("local", "x", "2026-11-05", 30.0, bytes_in=1000, bytes_out=100, ssim=0.8),
+        doc("local", "y", "2026-11-05", 40.0, bytes_in=3000, bytes_out=300, ssim=0.9),
+        doc("pexels", "z", "2026-11-05", 35.0, bytes_in=500, bytes_out=50, ssim=0.7),
+        doc("local", "w", "2026-11-04", 100.0, bytes_in=10, bytes_out=1, ssim=1.0, lossless=True),
+    ])  # fmt: skip
+    rows = catalog.stats()
+    assert [(r["date"], r["source"], r["images"]) for r in rows] == [
+        ("2026-11-05", "local", 2), ("2026-11-05", "pexels", 1), ("2026-11-04", "local", 1),
+    ]  # fmt: skip
+    local = rows[0]
+    assert (local["bytes_in"], local["bytes_out"]) == (4000, 400)
+    assert local["psnr_mean"] == pytest.approx(35.0) and local["ssim_mean"] == pytest.approx(0.85)
+    assert catalog.stats({"source": "pexels"}) == [rows[1]]
+    assert catalog.stats({"date": {"$gte": "2026-11-06"}}) == []
+    json.dumps(rows, allow_nan=False)  # strict JSON
