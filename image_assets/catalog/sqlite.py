@@ -67,6 +67,7 @@ INDEXES = {  # name -> indexed columns
     "images_source_source_id": "source, source_id",
     "images_partition_key": "partition_key",
     "images_date_source": "date, source",
+    "images_date_id": "date DESC, _id",  # the listing order (ORDER): `catalog list --limit N` reads N rows
     "images_source_date": "source, date",
     "images_psnr": "psnr",
     "images_partition_sha": "partition_key, original_sha256",
