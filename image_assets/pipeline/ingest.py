@@ -38,13 +38,9 @@ RAW_SCHEMA = pa.schema(
 )
 
 
-def sniff_format(data: bytes) -> str:
-    """The image format from the bytes themselves (never trust a URL's extension)."""
-    return sniff(data)[0]
-
-
 def sniff(data: bytes) -> tuple[str, int | None, int | None]:
-    """(format, width, height) from the image header alone; ("", None, None) when it is no image."""
+    """(format, width, height) from the image header alone, never from a URL's extension; ("", None, None) when the
+    bytes are no image."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             return img.format or "", img.width, img.height
