@@ -166,9 +166,29 @@ def test_list_links_each_image_to_its_mlflow_run(home, capsys, monkeypatch) -> N
     assert line["mlflow_run_url"] == "https://mlflow.example:8443/#/experiments/7/runs/0123abcd"
 
 
+def test_list_pages_with_after_in_each_sort(catalog_env, capsys) -> None:
+    """`--limit N --after <last id>` walks the whole listing once in any --sort, filters included, and the table
+    prints the command for the next page."""
+    for sort in ("newest", "oldest", "lowest-psnr", "highest-psnr"):
+        everything = listed(capsys, "--sort", sort)
+        assert sorted(everything) == sorted(d["_id"] for d in DOCS)
+        pages, after = [], []
+        while page := listed(capsys, "--sort", sort, "--limit", "2", *after):
+            pages += page
+            after = ["--after", page[-1]]
+        assert pages == everything, sort
+    assert listed(capsys, "--sort", "lowest-psnr", "--limit", "3") == ["local:a", "local:small", "local:camera"]
+    assert listed(capsys, "--sort", "highest-psnr", "--source", "local", "--after", "local:camera") == [
+        "local:small", "local:a"
+    ]  # fmt: skip
+    code, out, _ = cli(capsys, "catalog", "list", "--limit", "2", "--sort", "lowest-psnr")
+    assert code == 0 and out.rstrip().endswith("next page: --limit 2 --sort lowest-psnr --after local:small")
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        (["--after", "local:nope"], "--after 'local:nope': no image with that id; use an id the previous page printed"),
         (["--from", "2026-11-03", "--to", "2026-11-01"], "--from 2026-11-03 is after --to 2026-11-01"),
         (["--date", "2026-11-01", "--from", "2026-11-01"], "give --date or --from/--to, not both"),
         (["--from", "yesterday"], "invalid --from 'yesterday': use YYYY-MM-DD"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from image_assets.catalog.order import DEFAULT_ORDER, Order
+
 
 @runtime_checkable
 class CatalogStore(Protocol):
@@ -26,8 +28,10 @@ class CatalogStore(Protocol):
         """Delete the partition's documents not in `keep_ids`; returns how many were deleted."""
         ...
 
-    def find(self, query: Mapping[str, Any] | None = None, *, limit: int = 0) -> Iterator[dict[str, Any]]:
-        """Matching documents, newest `date` first then by `_id`; `limit=0` means all."""
+    def find(
+        self, query: Mapping[str, Any] | None = None, *, limit: int = 0, order: Order = DEFAULT_ORDER
+    ) -> Iterator[dict[str, Any]]:
+        """Matching documents in `order` (default: newest `date` first, then by `_id`); `limit=0` means all."""
         ...
 
     def get(self, doc_id: str) -> dict[str, Any] | None:

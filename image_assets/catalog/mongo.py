@@ -16,6 +16,8 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
 
+from image_assets.catalog.order import DEFAULT_ORDER, Order
+
 COLLECTION = "images"
 BATCH = 500
 DUPLICATE_KEY = 11000
@@ -34,6 +36,9 @@ class MongoCatalog:
         )
         self.collection.create_index([("partition_key", ASCENDING)], name="partition_key")
         self.collection.create_index([("date", DESCENDING), ("source", ASCENDING)], name="date_source")
+        # The listing orders (order.ORDERS), each served forwards or backwards by one index.
+        self.collection.create_index([("date", DESCENDING), ("_id", ASCENDING)], name="date_id")
+        self.collection.create_index([("psnr", ASCENDING), ("_id", ASCENDING)], name="psnr_id")
 
     def upsert(self, documents: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         """Insert or replace documents by `_id`, in batches; returns inserted/updated counts."""
@@ -81,8 +86,10 @@ class MongoCatalog:
             self.collection.delete_many({"_id": {"$in": stale[start : start + BATCH]}})
         return len(stale)
 
-    def find(self, query: Mapping[str, Any] | None = None, *, limit: int = 0) -> Iterator[dict[str, Any]]:
-        cursor = self.collection.find(dict(query or {})).sort([("date", DESCENDING), ("_id", ASCENDING)])
+    def find(
+        self, query: Mapping[str, Any] | None = None, *, limit: int = 0, order: Order = DEFAULT_ORDER
+    ) -> Iterator[dict[str, Any]]:
+        cursor = self.collection.find(dict(query or {})).sort(order.keys())
         if limit:
             cursor = cursor.limit(limit)
         yield from cursor

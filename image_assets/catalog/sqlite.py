@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from image_assets.catalog.base import stats_row
+from image_assets.catalog.order import DEFAULT_ORDER, Order
 
 TABLE = "images"
 BATCH = 500
@@ -63,21 +64,22 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     original_sha256 TEXT,
     doc TEXT NOT NULL
 )"""
+# The indexes a listing order (order.ORDERS) reads through end with `_id`, so `--limit N` and keyset pages read N
+# index entries, and a whole source-day comes out in order without a sort.
 INDEXES = {  # name -> indexed columns
     "images_source_source_id": "source, source_id",
-    "images_partition_key": "partition_key",
     "images_date_source": "date, source",
-    "images_date_id": "date DESC, _id",  # the listing order (ORDER): `catalog list --limit N` reads N rows
-    "images_source_date": "source, date",
-    "images_psnr": "psnr",
-    "images_partition_sha": "partition_key, original_sha256",
+    "images_date_id": "date DESC, _id",  # `newest` forwards, `oldest` backwards
+    "images_source_date_id": "source, date, _id",
+    "images_psnr_id": "psnr, _id",  # `lowest-psnr` forwards, `highest-psnr` backwards
+    "images_partition_sha": "partition_key, original_sha256",  # also serves partition_key = ? (its prefix)
 }
+OBSOLETE_INDEXES = ("images_partition_key", "images_source_date", "images_psnr")  # redundant or replaced
 UNIQUE_INDEXES = frozenset({"images_source_source_id"})
 UPSERT = (
     f"INSERT INTO {TABLE} (_id, {', '.join(COLUMNS)}, doc) VALUES ({', '.join('?' * (len(COLUMNS) + 2))}) "
     f"ON CONFLICT(_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in (*COLUMNS, 'doc'))}"
 )
-ORDER = "ORDER BY date DESC, _id ASC"
 # Hashes shared within a partition are found in the (partition_key, original_sha256) index alone; only their rows
 # are then read, never the rest of the partition or of the table.
 SAME_CONTENT = f"""
@@ -138,6 +140,8 @@ class SQLiteCatalog:
                 for name, columns in INDEXES.items():
                     unique = "UNIQUE " if name in UNIQUE_INDEXES else ""
                     self._writer.execute(f"CREATE {unique}INDEX IF NOT EXISTS {name} ON {TABLE} ({columns})")
+                for name in OBSOLETE_INDEXES:
+                    self._writer.execute(f"DROP INDEX IF EXISTS {name}")
                 self._writer.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _schema_complete(self) -> bool:
@@ -145,7 +149,7 @@ class SQLiteCatalog:
         if self._writer.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             return False
         names = {row[0] for row in self._writer.execute("SELECT name FROM sqlite_master WHERE tbl_name = ?", (TABLE,))}
-        return {TABLE, *INDEXES} <= names
+        return {TABLE, *INDEXES} <= names and not names & set(OBSOLETE_INDEXES)
 
     def upsert(self, documents: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         """Insert or replace documents by `_id`, `batch_size` at a time, each batch one transaction.
@@ -189,12 +193,14 @@ class SQLiteCatalog:
             )
             return cursor.rowcount
 
-    def find(self, query: Mapping[str, Any] | None = None, *, limit: int = 0) -> Iterator[dict[str, Any]]:
-        """Matching documents, newest `date` first then by `_id`, streamed from the cursor `FETCH` rows at a time.
+    def find(
+        self, query: Mapping[str, Any] | None = None, *, limit: int = 0, order: Order = DEFAULT_ORDER
+    ) -> Iterator[dict[str, Any]]:
+        """Matching documents in `order` (newest `date` first then by `_id`), streamed `FETCH` rows at a time.
 
         The filter is translated (and a bad one raises ValueError) here, before the first document is asked for."""
         where, params = translate(query)
-        sql = f"SELECT doc FROM {TABLE}{where} {ORDER}"
+        sql = f"SELECT doc FROM {TABLE}{where} {order.sql()}"
         if limit:
             sql += " LIMIT ?"
             params.append(abs(limit))
@@ -363,20 +369,38 @@ def _sql_value(value: object) -> object:
 
 def translate(query: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
     """(" WHERE …" or "", parameters) for the MongoDB filter subset the project uses: equality on top-level fields
-    and dotted paths, `$gte`/`$lte`/`$gt`/`$lt`/`$in`/`$ne`, and `$regex` with literal patterns (the CLI's
-    `re.escape`d names) as a substring match. Anything else raises ValueError rather than matching wrongly.
+    and dotted paths, `$gte`/`$lte`/`$gt`/`$lt`/`$in`/`$ne`, `$regex` with literal patterns (the CLI's
+    `re.escape`d names) as a substring match, and `$and`/`$or` of such filters (keyset paging). Anything else
+    raises ValueError rather than matching wrongly.
 
     Values are always SQL parameters; field paths are checked against FIELD_PATH and become either a whitelisted
     column name or a json_extract path parameter."""
-    clauses: list[str] = []
     params: list[Any] = []
-    for field, condition in (query or {}).items():
+    clauses = _clauses(query or {}, params)
+    return (" WHERE " + " AND ".join(clauses), params) if clauses else ("", params)
+
+
+def _clauses(query: Mapping[str, Any], params: list[Any]) -> list[str]:
+    """SQL conditions (to be ANDed) for one filter document; `$and`/`$or` recurse into their filter lists."""
+    clauses: list[str] = []
+    for field, condition in query.items():
+        if field in ("$and", "$or"):
+            if (
+                not isinstance(condition, list | tuple)
+                or not condition
+                or not all(isinstance(part, Mapping) for part in condition)
+            ):
+                raise ValueError(f"{field} needs a non-empty list of filters")
+            parts = [" AND ".join(_clauses(part, params)) or "1" for part in condition]
+            joiner = " AND " if field == "$and" else " OR "
+            clauses.append("(" + joiner.join(f"({part})" for part in parts) + ")")
+            continue
         target = _Target(field)
         if isinstance(condition, Mapping) and any(str(key).startswith("$") for key in condition):
             clauses.extend(_operators(target, condition, params))
         else:
             clauses.append(_equals(target, condition, params))
-    return (" WHERE " + " AND ".join(clauses), params) if clauses else ("", params)
+    return clauses
 
 
 class _Target:
@@ -386,7 +410,7 @@ class _Target:
         if not isinstance(field, str) or not FIELD_PATH.match(field):
             raise ValueError(
                 f"unsupported catalog filter field {field!r}: use a field name or a dotted path such as "
-                "'attribution.photographer' (top-level operators like $or are not supported)"
+                "'attribution.photographer' (of the top-level operators, only $and and $or are supported)"
             )
         self.column = field if field in (*COLUMNS, "_id") else None
         self.path = f"$.{field}"

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from image_assets.catalog.order import DEFAULT_ORDER, ORDERS, combine
 from image_assets.cli.errors import UserError
 from image_assets.cli.options import number_option, parse_day
 from image_assets.settings import Settings
@@ -25,6 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="list cataloged images, newest partition first")
     add_filters(listing)
     listing.add_argument("--limit", type=int, default=0, help="at most N documents (default: all)")
+    listing.add_argument(
+        "--sort",
+        default=DEFAULT_ORDER.name,
+        choices=list(ORDERS),
+        help="newest partition first (the default), oldest first, or by PSNR; ties by id",
+    )
+    listing.add_argument(
+        "--after", metavar="ID", help="continue after this id (the last one of the previous page, same --sort)"
+    )
     listing.add_argument("--json", action="store_true", help="one JSON document per line")
     listing.set_defaults(handler=list_command)
     stats = actions.add_parser("stats", help="images, bytes and mean PSNR/SSIM per source and day")
@@ -142,18 +152,22 @@ def list_command(args: argparse.Namespace) -> int:
     from image_assets.tracking.links import run_url
 
     query = build_query(args)
+    order = ORDERS[args.sort]
     tracking_uri = Settings.from_env().mlflow_tracking_uri
     catalog = open_catalog_from_env()
-    count, linked = 0, False
+    count, linked, last_id = 0, False, None
     try:
+        if args.after is not None:
+            query = combine(query, page_start(catalog, args.after, order))
         if not args.json:
             print(f"{'id':<40} {'date':<10} {'size':>11} {'bytes in':>10} {'bytes out':>10} {'PSNR':>6}  MLflow run")
-        for raw in catalog.find(query, limit=args.limit):
+        for raw in catalog.find(query, limit=args.limit, order=order):
             doc = public_view(raw)
             if doc.get("mlflow_run_id") and doc.get("mlflow_experiment_id"):
                 doc["mlflow_run_url"] = run_url(tracking_uri, doc["mlflow_experiment_id"], doc["mlflow_run_id"])
                 linked = True
             count += 1
+            last_id = doc["id"]
             if args.json:
                 print(json.dumps(doc, sort_keys=True, allow_nan=False))
                 continue
@@ -167,7 +181,21 @@ def list_command(args: argparse.Namespace) -> int:
     if not args.json:
         local_ui = linked and not tracking_uri.startswith(("http://", "https://"))
         print(f"{count} image(s)" + ("; the MLflow links open once `make mlflow` runs" if local_ui else ""))
+        if args.limit and count == args.limit and last_id is not None:
+            sort = "" if order is DEFAULT_ORDER else f" --sort {order.name}"
+            print(f"next page: --limit {args.limit}{sort} --after {last_id}")
     return 0
+
+
+def page_start(catalog: Any, after: str, order: Any) -> dict[str, Any]:
+    """The filter for documents after `after` in `order`; the id must exist (a typo would otherwise list all)."""
+    doc = catalog.get(after)
+    if doc is None:
+        raise UserError(f"--after {after!r}: no image with that id; use an id the previous page printed")
+    try:
+        return order.after_filter(doc)
+    except ValueError as exc:
+        raise UserError(f"--after {after!r}: {exc}") from None
 
 
 def output_format(output: Path, requested: str | None) -> str:

@@ -15,6 +15,7 @@ import pytest
 from pymongo.errors import BulkWriteError
 
 from image_assets.catalog import Catalog, CatalogStore, open_catalog
+from image_assets.catalog.order import ORDERS, combine
 from image_assets.cli.catalog_commands import build_query
 
 NOW = dt.datetime(2026, 11, 27, 12, 30, tzinfo=dt.UTC)
@@ -138,6 +139,38 @@ def test_find_orders_newest_first_then_by_id_and_limits(filled) -> None:
     assert ids(filled.find(None, limit=2)) == ["local:camera", "local:cat"]
     assert ids(filled.find({}, limit=0)) == everything
     assert ids(filled.find({"source": "local"}, limit=1)) == ["local:camera"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("newest", ["local:camera", "local:cat", "pexels:e", "pexels:d", "pexels:c", "local:b", "local:a"]),
+        ("oldest", ["local:a", "local:b", "pexels:c", "pexels:d", "pexels:e", "local:cat", "local:camera"]),
+        ("lowest-psnr", ["local:a", "local:cat", "local:camera", "pexels:e", "local:b", "pexels:c", "pexels:d"]),
+        ("highest-psnr", ["pexels:d", "pexels:c", "local:b", "pexels:e", "local:camera", "local:cat", "local:a"]),
+    ],
+)
+def test_each_order_is_total_and_pages_by_key(filled, name, expected) -> None:
+    """Every order breaks ties by id (three documents share 2026-11-05, two share PSNR 35), ascending and descending
+    are exact reverses, and pages of any size joined by `after_filter` give the whole listing once."""
+    filled.upsert([doc("pexels", "e", "2026-11-05", 35.0)])
+    order = ORDERS[name]
+    assert ids(filled.find(order=order)) == expected
+    for size in (1, 2, 3, 7):
+        pages, after = [], None
+        while True:
+            query = order.after_filter(filled.get(after)) if after else {}
+            page = ids(filled.find(query, limit=size, order=order))
+            if not page:
+                break
+            pages += page
+            after = page[-1]
+        assert pages == expected, size
+    # Paging composes with the CLI's filters.
+    local = [i for i in expected if i.startswith("local:")]
+    first = ids(filled.find(cli_query(source="local"), limit=2, order=order))
+    rest = ids(filled.find(combine(cli_query(source="local"), order.after_filter(filled.get(first[-1]))), order=order))
+    assert first + rest == local
 
 
 def test_find_with_each_cli_filter(filled) -> None:

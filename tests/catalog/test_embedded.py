@@ -71,7 +71,10 @@ def test_upsert_replaces_the_whole_document(catalog) -> None:
     [
         ({"psnr": {"$exists": True}}, "unsupported catalog filter operator '\\$exists'"),
         ({"psnr": {"$gte": 30, "$where": "1"}}, "operator '\\$where'"),
-        ({"$or": [{"source": "a"}]}, "unsupported catalog filter field '\\$or'"),
+        ({"$nor": [{"source": "a"}]}, "unsupported catalog filter field '\\$nor'"),
+        ({"$or": []}, "\\$or needs a non-empty list"),
+        ({"$and": {"source": "a"}}, "\\$and needs a non-empty list"),
+        ({"$or": [{"psnr": {"$exists": True}}]}, "operator '\\$exists'"),
         ({"storage..key": "x"}, "field 'storage..key'"),
         ({"ranks.0": 12}, "field 'ranks.0'"),
         ({"date'); DROP TABLE images; --": "x"}, "unsupported catalog filter field"),
