@@ -23,6 +23,10 @@ ESCAPE = -128
 DEFAULT_MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)  # Pillow's decompression-bomb limit
 MAX_EXPANSION = 64  # decompressed coefficient bytes per payload byte; real files are ~2-3
 EXPANSION_SLACK = 1 << 16
+# Largest step a plane with kept triplets may carry: real encoders stay below ~1e7 (a larger step keeps nothing), and
+# up to here a reconstructed value (rank x |qu| |qv| / sqrt(|qu| |qv|) x step, int32 coefficients) stays finite in
+# float32, so a hostile step cannot turn the image into inf/NaN.
+MAX_USED_STEP = 1e12
 MIN_TILE = 8  # the encoder's tiles are 16 or the whole plane; smaller ones only make ranks sections huge
 ZSTD_LEVEL = 10  # 12 is 0.4% smaller but 2.6x slower; 19 ~6% smaller but ~20x slower
 
@@ -144,11 +148,13 @@ def _parse(header: Header, payload: bytes, version: int) -> tuple[Header, list[P
     ranks = np.frombuffer(_read_exactly(reader, n_ranks, "ranks"), dtype="<u2").astype(np.int64)
     expected = 0
     r_pos = 0
-    for lay in layouts:
+    for lay, plane in zip(layouts, header.planes, strict=True):
         plane_ranks = ranks[r_pos : r_pos + lay.tiles]
         r_pos += lay.tiles
         if int(plane_ranks.max(initial=0)) > min(lay.tile_h, lay.tile_w):
             raise CodecError("corrupt .svdz payload (ranks)")
+        if plane.step > MAX_USED_STEP and plane_ranks.any():
+            raise CodecError("corrupt .svdz header (a step too large for the coefficients that use it)")
         expected += int(plane_ranks.sum()) * (lay.tile_h + lay.tile_w)
     if expected != n_small:
         raise CodecError("corrupt .svdz payload (coefficient count does not match the ranks)")

@@ -23,6 +23,11 @@ MAX_SIDE = 1 << 16
 MAX_PLANES = 4
 MAX_TEXT = 200
 
+# A plane whose every tile keeps rank 0 (a flat grey plane) may carry any large step: the encoder's search grows it
+# until nothing is kept (over 1e9 for a grey near 128), and no coefficient uses it. So the header takes any finite
+# positive step, and the container refuses one above container.MAX_USED_STEP only where coefficients use it.
+MAX_STEP = 1.7e308
+
 
 @dataclass(frozen=True)
 class PlaneHeader:
@@ -141,7 +146,7 @@ def validate(fields: dict[str, Any], *, max_pixels: int) -> Header:
                 tile_h=_int(plane.get("th"), f"plane {index} th", 1, h),
                 tile_w=_int(plane.get("tw"), f"plane {index} tw", 1, w),
                 weight=_number(plane.get("weight", 1.0), f"plane {index} weight", 0.0, 1e6),
-                step=_number(plane.get("step"), f"plane {index} step", 1e-9, 1e9),
+                step=_number(plane.get("step"), f"plane {index} step", 1e-9, MAX_STEP),
             )
         )
     sections = fields.get("sections")

@@ -189,6 +189,7 @@ def attacks() -> dict[str, bytes]:
         "long_integer": pack(text.replace(f'"width":{header["width"]}', '"width":' + "9" * 4300), payload),
         "infinity_width": pack(text.replace(f'"width":{header["width"]}', '"width":Infinity'), payload),
         "nan_step": pack(re.sub(r'"step":[-0-9.e]+', '"step":NaN', text, count=1), payload),
+        "huge_step_with_coefficients": pack(re.sub(r'"step":[-0-9.e]+', '"step":1e30', text, count=1), payload),
         "huge_sections": pack(_set(json.loads(text), ("sections",), [2**62, 2**62, 2**62]), payload),
         "planes_is_a_number": pack(_set(json.loads(text), ("planes",), 5), payload),
         "version_99_in_header": pack(_set(json.loads(text), ("version",), 99), payload),

@@ -4,11 +4,13 @@ correct image), each within 10 s and 1.5 GiB; the CLI answers every bad file wit
 from __future__ import annotations
 
 import json
+import warnings
 
+import numpy as np
 import pytest
 
 from image_assets.cli import main
-from image_assets.codec import inspect
+from image_assets.codec import CodecError, decode, encode, inspect
 from tests.codec.fuzz import CORPUS, acceptable, cases, run_case
 
 FUZZ_CASES = 2000
@@ -34,7 +36,26 @@ def test_regression_corpus(path) -> None:
 def test_corpus_holds_the_known_attacks() -> None:
     names = {p.stem for p in CORPUS_FILES}
     assert {"deep_json", "long_integer", "infinity_width", "nan_step", "huge_sections", "zstd_frame_declares_256MiB",
-            "all_zero_ranks_900MP", "rank_4096_zero_coefficients", "planes_is_a_number"} <= names  # fmt: skip
+            "all_zero_ranks_900MP", "rank_4096_zero_coefficients", "planes_is_a_number",
+            "huge_step_with_coefficients"} <= names  # fmt: skip
+
+
+def test_flat_images_with_unused_huge_steps_still_decode() -> None:
+    """A flat grey plane keeps no triplet, and the encoder's step search then grows its step without bound (over
+    1e9 near grey 128). Such files are valid (no coefficient uses the step): the strict header must not refuse
+    them, while a huge step that coefficients do use is refused (huge_step_with_coefficients in the corpus)."""
+    steps = []
+    for grey in range(256):
+        pixels = np.full((24, 40, 3), grey, np.uint8)
+        data = encode(pixels, psnr=35)
+        steps.append(max(plane["step"] for plane in inspect(data)["planes"]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no overflow or invalid-value warnings either
+            decoded = decode(data)
+        assert decoded.shape == pixels.shape and np.abs(decoded.astype(int) - grey).max() <= 8, grey
+    assert max(steps) > 1e9  # the case the test is about occurs
+    with pytest.raises(CodecError, match="step too large"):
+        decode((CORPUS / "huge_step_with_coefficients.svdz").read_bytes())
 
 
 def test_inspect_shows_validated_fields_only_and_escaped() -> None:
