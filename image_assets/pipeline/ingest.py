@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,8 +16,11 @@ from PIL import Image, UnidentifiedImageError
 
 from image_assets.pipeline import layout
 from image_assets.pipeline.manifests import write_manifest
-from image_assets.sources import DownloadError, ImageRecord, Source
+from image_assets.sources import DownloadError, ImageRecord, Source, statuses
+from image_assets.sources.records import printable_id, record_problem
 from image_assets.stores import ObjectStore
+
+log = logging.getLogger(__name__)
 
 ASSET = "raw_images"
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif"}
@@ -49,9 +53,11 @@ def sniff(data: bytes) -> tuple[str, int | None, int | None]:
 
 
 def ingest_one(source: Source, store: ObjectStore, record: ImageRecord, day: dt.date) -> dict[str, Any]:
+    """One record's manifest row: downloaded and stored, or a failure status and reason; never an exception for
+    anything the record or the server did."""
     row: dict[str, Any] = {
         "source": source.name,
-        "source_id": record.source_id,
+        "source_id": printable_id(record.source_id),
         "status": "ok",
         "reason": None,
         "raw_key": None,
@@ -60,12 +66,19 @@ def ingest_one(source: Source, store: ObjectStore, record: ImageRecord, day: dt.
         "bytes": None,
         "sha256": None,
         "format": None,
-        "record": json.dumps(record.to_dict(), default=str),
+        "record": None,
     }
+    problem = record_problem(record)
+    if problem is not None:
+        return row | {"status": statuses.BAD_RECORD, "reason": problem}
+    row["record"] = json.dumps(record.to_dict(), default=str)
     try:
         download = source.download(record)
     except DownloadError as exc:
         return row | {"status": exc.status, "reason": exc.reason}
+    except Exception as exc:  # a record shaped in a way the source client did not foresee: fail this image only
+        log.warning("%s: unexpected error downloading %s", source.name, row["source_id"], exc_info=True)
+        return row | {"status": statuses.DOWNLOAD_FAILED, "reason": f"unexpected {type(exc).__name__}"}
     fmt, width, height = sniff(download.data)
     if fmt not in EXTENSIONS:
         return row | {"status": "bad_content", "reason": "downloaded bytes are not a supported image"}
@@ -85,7 +98,7 @@ def ingest_partition(
     source: Source, store: ObjectStore, records: Sequence[ImageRecord], day: dt.date, *, workers: int = 4
 ) -> list[dict[str, Any]]:
     """Download every record, write the manifest, and drop raw objects the partition no longer has."""
-    unique = list({r.source_id: r for r in records}.values())
+    unique = list({printable_id(r.source_id): r for r in records}.values())
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         rows = list(pool.map(lambda r: ingest_one(source, store, r, day), unique))
     write_manifest(store, layout.manifest_key(ASSET, source.name, day), rows, RAW_SCHEMA)

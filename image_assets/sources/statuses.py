@@ -16,3 +16,6 @@ DOWNLOAD_FAILED = "download_failed"
 """Network failure: timeout, connection error, truncated transfer, deadline exceeded, unreadable file."""
 
 DOWNLOAD_STATUSES: tuple[str, ...] = (OK, REFUSED, TOO_LARGE, BAD_CONTENT, HTTP_ERROR, DOWNLOAD_FAILED)
+BAD_RECORD = "bad_record"
+"""The API's record itself is unusable (an id or field of the wrong type, too long, or with control characters);
+nothing was requested. Not a download outcome, so not in DOWNLOAD_STATUSES."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -130,3 +131,47 @@ def test_unsafe_ids_stay_inside_the_partition(tmp_path, store, store_root, tiny_
     # A rerun keeps every encoded object (none is taken for stale).
     ingest_partition(source, store, [source.record(sid) for sid in ids], DAY)
     assert sorted(raw_objects(store)) == sorted(keys)
+
+
+def test_unusable_records_become_bad_record_rows(store, tiny_png) -> None:
+    """Records no stage should handle are refused before any request; the good ones in the same partition land."""
+    source = FakeSource({"good": tiny_png})
+    bad = {
+        "long": source.record("x" * 3000),
+        "newline": source.record("a\nb"),
+        "escape": source.record("\x1b]0;owned\x07"),
+        "dict id": source.record({"$gt": ""}),  # type: ignore[arg-type]
+        "empty id": source.record(""),
+        "url not str": dataclasses.replace(source.record("u"), image_url=12345),
+        "width str": source.record("w", width="4000"),  # type: ignore[arg-type]
+        "width bool": source.record("b", width=True),
+        "photographer dict": source.record("p", photographer={"name": "x"}),  # type: ignore[arg-type]
+        "huge description": source.record("d", description="x" * 20_000),
+    }
+    rows = ingest_partition(source, store, [source.record("good"), *bad.values()], DAY)
+    by_status: dict[str, int] = {}
+    for row in rows:
+        by_status[row["status"]] = by_status.get(row["status"], 0) + 1
+        assert "\n" not in row["source_id"] and "\x1b" not in row["source_id"] and len(row["source_id"]) <= 257
+    assert by_status == {"ok": 1, "bad_record": len(bad)}
+    assert source.downloads == ["good"]  # nothing was requested for a bad record
+    assert raw_objects(store) == [PREFIX + "good.png"]
+    reasons = {row["reason"] for row in rows if row["status"] == "bad_record"}
+    assert "source id is 3,000 characters long (at most 256)" in reasons
+    assert "source id contains control characters" in reasons
+    assert "width '4000' is not a pixel count" in reasons
+
+
+def test_an_unforeseen_error_in_a_download_fails_that_image_only(store, tiny_png) -> None:
+    class Broken(FakeSource):
+        def download(self, record):
+            if record.source_id == "boom":
+                raise AttributeError("'list' object has no attribute 'get'")
+            return super().download(record)
+
+    source = Broken({"good": tiny_png, "boom": tiny_png})
+    rows = ingest_partition(source, store, [source.record("good"), source.record("boom")], DAY)
+    assert {row["source_id"]: (row["status"], row["reason"]) for row in rows} == {
+        "good": ("ok", None),
+        "boom": ("download_failed", "unexpected AttributeError"),
+    }
