@@ -43,6 +43,7 @@ def api(monkeypatch) -> HTTPServer:
         "WALLHAVEN_API_URL": f"{base}/api/v1",
         "WALLHAVEN_DETAILS": "0",
         "IMGPIPE_ALLOWED_IMAGE_HOSTS": f"127.0.0.1:{server.port}",
+        "IMGPIPE_ALLOW_PRIVATE_IMAGE_HOSTS": f"127.0.0.1:{server.port}",
         "IMGPIPE_REQUEST_INTERVAL": "0",
         "IMGPIPE_BACKOFF_BASE": "0.01",
         "IMGPIPE_BACKOFF_CAP": "0.05",

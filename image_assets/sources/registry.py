@@ -13,11 +13,13 @@ from typing import Any
 
 from image_assets.sources import pexels, unsplash, wallhaven
 from image_assets.sources.base import Source, SourceError
-from image_assets.sources.fetch import HostAllowlist
+from image_assets.sources.fetch import HostAllowlist, parse_host_entry
 from image_assets.sources.local import LocalFolderSource
 from image_assets.sources.settings import HttpSettings, PartitionLimits
 
 SOURCE_NAMES: tuple[str, ...] = ("local", "pexels", "unsplash", "wallhaven")
+ALLOWED_HOSTS = "IMGPIPE_ALLOWED_IMAGE_HOSTS"
+PRIVATE_HOSTS = "IMGPIPE_ALLOW_PRIVATE_IMAGE_HOSTS"
 
 
 def _number[T: (int, float)](
@@ -63,9 +65,18 @@ def limits_from_env(env: Mapping[str, str]) -> PartitionLimits:
 
 
 def allowlist_from_env(env: Mapping[str, str]) -> HostAllowlist | None:
-    """IMGPIPE_ALLOWED_IMAGE_HOSTS replaces every source's default CDN allowlist when set."""
-    hosts = [h for h in (env.get("IMGPIPE_ALLOWED_IMAGE_HOSTS") or "").split(",") if h.strip()]
-    return HostAllowlist.of(hosts, explicit=True) if hosts else None
+    """IMGPIPE_ALLOWED_IMAGE_HOSTS replaces every source's default CDN allowlist when set.
+
+    Its hosts must still resolve to public addresses, unless IMGPIPE_ALLOW_PRIVATE_IMAGE_HOSTS lists them too
+    (a local mirror, a test server). A private entry missing from the allowlist would allow nothing, so it is
+    refused as the typo it most likely is.
+    """
+    hosts = {parse_host_entry(h, ALLOWED_HOSTS): h for h in _split(env.get(ALLOWED_HOSTS))}
+    private = {parse_host_entry(h, PRIVATE_HOSTS): h for h in _split(env.get(PRIVATE_HOSTS))}
+    for entry, text in private.items():
+        if entry not in hosts:
+            raise SourceError(f"{PRIVATE_HOSTS} entry {text!r} is not on {ALLOWED_HOSTS}: list it there too")
+    return HostAllowlist(frozenset(hosts), frozenset(private)) if hosts else None
 
 
 def _split(value: str | None) -> list[str]:

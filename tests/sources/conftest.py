@@ -20,7 +20,7 @@ NOW = dt.datetime(2024, 5, 3, 12, 0, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="session")
 def _server() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)  # loopback: reachable only through an explicit allowlist
+    server = HTTPServer(host="127.0.0.1", port=0)  # loopback: reachable only when allowed to be private
     server.start()
     yield server
     server.clear()
@@ -67,7 +67,9 @@ def limits() -> PartitionLimits:
 
 @pytest.fixture
 def allowlist(httpserver: HTTPServer) -> HostAllowlist:
-    return HostAllowlist.of([f"127.0.0.1:{httpserver.port}"], explicit=True)
+    """The test server, allowed and (being on loopback) explicitly allowed to be private."""
+    entry = f"127.0.0.1:{httpserver.port}"
+    return HostAllowlist.of([entry], private=[entry])
 
 
 def _image(fmt: str) -> bytes:

@@ -160,7 +160,7 @@ def test_persistent_error_status_is_http_error(httpserver, base, allowlist, sett
 
 
 def test_connection_refused_is_download_failed(allowlist, settings):
-    f = fetcher(HostAllowlist.of(["127.0.0.1:9"], explicit=True), settings)
+    f = fetcher(HostAllowlist.of(["127.0.0.1:9"], private=["127.0.0.1:9"]), settings)
     err = failure(f, "http://127.0.0.1:9/a.jpg")
     assert err.status == statuses.DOWNLOAD_FAILED
 

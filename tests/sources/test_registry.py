@@ -8,7 +8,7 @@ import json
 import pytest
 from werkzeug import Request, Response
 
-from image_assets.sources import DOWNLOAD_STATUSES, SourceError, make_source
+from image_assets.sources import DOWNLOAD_STATUSES, DownloadError, SourceError, make_source
 from image_assets.sources.local import LocalFolderSource
 from image_assets.sources.pexels import PexelsSource
 from image_assets.sources.unsplash import UnsplashSource
@@ -25,13 +25,14 @@ def env(base, httpserver) -> dict[str, str]:
         "UNSPLASH_API_URL": base,
         "WALLHAVEN_API_URL": f"{base}/api/v1",
         "IMGPIPE_ALLOWED_IMAGE_HOSTS": f"cdn.example.com, 127.0.0.1:{httpserver.port}",
+        "IMGPIPE_ALLOW_PRIVATE_IMAGE_HOSTS": f"127.0.0.1:{httpserver.port}",
         "IMGPIPE_BACKOFF_BASE": "0.001",
         "IMGPIPE_BACKOFF_CAP": "0.002",
         "IMGPIPE_REQUEST_INTERVAL": "0",
     }
 
 
-def test_builds_each_source_from_env(env):
+def test_builds_each_source_from_env(env, httpserver):
     env |= {
         "IMGPIPE_MAX_IMAGES": "7",
         "IMGPIPE_MAX_PAGES": "3",
@@ -48,12 +49,26 @@ def test_builds_each_source_from_env(env):
         dt.timedelta(minutes=30),
     )
     assert (px.settings.max_image_bytes, px.settings.max_attempts) == (1000, 2)
-    assert px.fetcher.allowlist.explicit
     assert px.fetcher.allowlist.allows("cdn.example.com", 443, "https")
+    assert not px.fetcher.allowlist.allows_private("cdn.example.com", 443, "https")
+    assert px.fetcher.allowlist.allows_private("127.0.0.1", httpserver.port, "http")
     assert isinstance(make_source("unsplash", env), UnsplashSource)
     wh = make_source("wallhaven", env | {"WALLHAVEN_TIMEZONE": "Europe/Paris", "WALLHAVEN_QUERY": "forest"})
     assert isinstance(wh, WallhavenSource) and wh.params["q"] == "forest" and str(wh.zone) == "Europe/Paris"
     assert isinstance(make_source("local", {}), LocalFolderSource)
+
+
+def test_allowlisted_host_on_loopback_needs_the_private_opt_in(httpserver, base, env):
+    """IMGPIPE_ALLOWED_IMAGE_HOSTS alone no longer lifts the private-address check."""
+    del env["IMGPIPE_ALLOW_PRIVATE_IMAGE_HOSTS"]
+    src = make_source("pexels", env)
+    try:
+        with pytest.raises(DownloadError) as info:
+            src.fetcher.fetch(f"{base}/a.jpg")
+    finally:
+        src.close()
+    assert info.value.status == "refused" and "private" in info.value.reason
+    assert httpserver.log == []
 
 
 def test_default_allowlists_are_the_public_cdns():
@@ -63,7 +78,7 @@ def test_default_allowlists_are_the_public_cdns():
     assert px.fetcher.allowlist.entries == {("images.pexels.com", None)}
     assert us.fetcher.allowlist.entries == {("images.unsplash.com", None)}
     assert wh.fetcher.allowlist.entries == {("w.wallhaven.cc", None)}
-    assert not any(s.fetcher.allowlist.explicit for s in (px, us, wh))
+    assert not any(s.fetcher.allowlist.private for s in (px, us, wh))
     assert wh.api.base_url == "https://wallhaven.cc/api/v1" and "X-API-Key" not in wh.api.session.headers
 
 
@@ -80,6 +95,8 @@ def test_missing_key_is_one_clear_message(name, var):
         ("IMGPIPE_MAX_PAGES", "0"),
         ("IMGPIPE_BACKOFF_CAP", "-1"),
         ("IMGPIPE_ALLOWED_IMAGE_HOSTS", "http://x/y"),
+        ("IMGPIPE_ALLOW_PRIVATE_IMAGE_HOSTS", "http://x/y"),
+        ("IMGPIPE_ALLOW_PRIVATE_IMAGE_HOSTS", "127.0.0.1:8080"),  # not on the allowlist: allows nothing
         ("WALLHAVEN_PURITY", "abc"),
     ],
 )
