@@ -11,7 +11,13 @@ from dagster import (
     asset,
 )
 
-from image_assets.assets.partitions import IMAGE_BACKFILL_POLICY, describe_refs, image_partitions, partition_refs
+from image_assets.assets.partitions import (
+    IMAGE_BACKFILL_POLICY,
+    SERVICE_RETRY_POLICY,
+    describe_refs,
+    image_partitions,
+    partition_refs,
+)
 from image_assets.pipeline import compress, ingest, layout, publish
 from image_assets.pipeline.checks import partition_consistency
 from image_assets.pipeline.documents import build_documents
@@ -25,6 +31,7 @@ NO_DUPLICATES = "no_duplicate_images"
 @asset(
     partitions_def=image_partitions,
     backfill_policy=IMAGE_BACKFILL_POLICY,
+    retry_policy=SERVICE_RETRY_POLICY,
     deps=["stored_images"],
     group_name="images",
     kinds={"mongodb"},

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
+    Backoff,
     DailyPartitionsDefinition,
+    Jitter,
     MultiPartitionKey,
     MultiPartitionsDefinition,
+    RetryPolicy,
     StaticPartitionsDefinition,
 )
 
@@ -33,6 +36,10 @@ image_partitions = MultiPartitionsDefinition(
 # backfills follow the policy through the daemon, `imgpipe backfill` chunks the same way (image_assets.backfill).
 MAX_PARTITIONS_PER_RUN = Settings.from_env().backfill_max_partitions
 IMAGE_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN)
+# Steps that only read manifests and write to storage and the catalog are idempotent, so a service outage longer
+# than the clients' own retries (GCS ~2 min, MongoDB server selection) costs a step retry, not the run: 3 more
+# tries after 5, 10 and 20 s (± jitter), each logged in the run with the error that caused it.
+SERVICE_RETRY_POLICY = RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,13 @@
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
-from image_assets.assets.partitions import IMAGE_BACKFILL_POLICY, describe_refs, image_partitions, partition_refs
+from image_assets.assets.partitions import (
+    IMAGE_BACKFILL_POLICY,
+    SERVICE_RETRY_POLICY,
+    describe_refs,
+    image_partitions,
+    partition_refs,
+)
 from image_assets.pipeline import compress, layout, publish
 from image_assets.pipeline.manifests import ManifestMissing, read_manifest, write_manifest
 from image_assets.pipeline.summary import status_counts
@@ -12,6 +18,7 @@ from image_assets.resources import StorageResource
 @asset(
     partitions_def=image_partitions,
     backfill_policy=IMAGE_BACKFILL_POLICY,
+    retry_policy=SERVICE_RETRY_POLICY,
     deps=["compressed_images"],
     group_name="images",
     kinds={"gcs"},
