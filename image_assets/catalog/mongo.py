@@ -138,12 +138,19 @@ class MongoCatalog:
         self.client.close()
 
 
+# How long an operation waits for a reachable server before failing (a step retry follows, see assets/partitions.py).
+DEFAULT_CLIENT_OPTIONS: dict[str, Any] = {"serverSelectionTimeoutMS": 10_000, "appname": "imgpipe"}
+
+
 def open_mongo_catalog(mongodb_uri: str | None, database: str, sqlite_path: str | Path) -> MongoCatalog:
     """A real MongoDB when a URI is given, else a mongoeco SQLite catalog (the old embedded format)."""
     if mongodb_uri:
         from pymongo import MongoClient
 
-        client: Any = MongoClient(mongodb_uri, serverSelectionTimeoutMS=10_000, appname="imgpipe")
+        # Defaults only: an option the URI sets (e.g. serverSelectionTimeoutMS) is the operator's and wins.
+        given = mongodb_uri.lower()
+        defaults = {name: value for name, value in DEFAULT_CLIENT_OPTIONS.items() if name.lower() not in given}
+        client: Any = MongoClient(mongodb_uri, **defaults)
     else:
         from mongoeco import MongoClient as EmbeddedClient
         from mongoeco.engines.sqlite import SQLiteEngine
