@@ -7,6 +7,7 @@ stray ./mlruns; MLFLOW_TRACKING_URI points at a real server instead.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -46,6 +47,9 @@ class Tracker:
 
         for noisy in ("mlflow.store.db.utils", "alembic"):  # schema-migration chatter on first use
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # MLflow prints "View run … at: <tracking URI>" to stdout when a run on a server ends, user info and
+        # password included; the run's link is in the asset metadata already, without them (links.run_url).
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
 
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
