@@ -66,3 +66,47 @@ def test_concurrent_runs_of_one_partition(tmp_path, monkeypatch, mongodb_uri, sp
 
     for doc in docs:
         assert decode(store.get(doc["storage"]["key"])).shape[:2] == (doc["height"], doc["width"])
+
+
+def test_concurrent_runs_of_two_partitions_share_the_embedded_catalog(tmp_path, monkeypatch, spark_resource) -> None:
+    """Two days materialized at once (two runs, as two run workers would) into the default SQLite catalog: both
+    land every document, neither blocks the other for good, and each partition's checks see only its own."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    days = [DAY, DAY + dt.timedelta(days=1)]
+    for n, day in enumerate(days):
+        noon = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC).timestamp()
+        for name in PHOTOS[n * 2 : n * 2 + 2]:
+            shutil.copy(BUNDLED_PHOTOS / name, folder / name)
+            os.utime(folder / name, (noon, noon))
+    monkeypatch.setenv("IMGPIPE_LOCAL_SOURCE", str(folder))
+    settings = Settings.from_env({"IMGPIPE_HOME": str(tmp_path / "home")})
+    resources = build_resources(settings) | {"spark": spark_resource}
+
+    def run(day: dt.date) -> bool:
+        return materialize(
+            IMAGE_ASSETS,
+            partition_key=f"{day}|local",
+            resources=resources,
+            instance=DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        ).success
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert list(pool.map(run, days)) == [True, True]
+
+    from image_assets.catalog import open_catalog
+
+    catalog = open_catalog(None, settings.mongodb_database, settings.catalog_sqlite_path)
+    store = open_store(settings.storage_url)
+    try:
+        for n, day in enumerate(days):
+            docs = list(catalog.find({"partition_key": f"{day}|local"}))
+            assert sorted(d["source_id"].rsplit("-", 1)[0] for d in docs) == sorted(
+                name.rsplit(".", 1)[0] for name in PHOTOS[n * 2 : n * 2 + 2]
+            )
+            keys = {d["storage"]["key"] for d in docs}
+            assert set(store.list(layout.partition_prefix(layout.IMAGES, "local", day))) == keys
+        assert catalog.count() == len(PHOTOS)
+    finally:
+        catalog.close()
