@@ -84,7 +84,7 @@ def ui(tmp_path_factory) -> Iterator[tuple[str, Path]]:
             + "&authSource=admin&authMechanism=SCRAM-SHA-256",
             "MLFLOW_TRACKING_URI": with_credentials(mlflow, PASSWORDS["mlflow"]),
         }
-        (root / "env.json").write_text(json.dumps(env))
+        (root.parent / f"{root.name}-env.json").write_text(json.dumps(env))  # outside the scanned folder
         with dagster_dev(env, root / "dagster-dev.log") as url:
             yield url, root
 
@@ -166,7 +166,7 @@ def test_planted_passwords_appear_nowhere(ui) -> None:
     details, event logs with metadata), no file the runs left (event log, run storage, compute logs, catalog, MLflow
     store, server logs) and no `imgpipe` output, while both services demonstrably served the runs."""
     url, root = ui
-    env = {**os.environ, **json.loads((root / "env.json").read_text())}
+    env = {**os.environ, **json.loads((root.parent / f"{root.name}-env.json").read_text())}
     secrets = [p.encode() for p in PASSWORDS.values()]
 
     def clean(what: str, data: str | bytes) -> None:
