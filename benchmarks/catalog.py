@@ -2,18 +2,25 @@
 
     .venv/bin/python benchmarks/catalog.py [--sizes 10000,100000,1000000] [--wire]
 
-Upserts pipeline-shaped documents (random-looking ids, 28 days × 4 sources, 500 per batch) through the project's
-`Catalog` into a fresh embedded catalog and, at each size, times the queries the pipeline and the CLI make: get by
-id, one source and day, one partition, a date range with `--limit 10` (what `imgpipe catalog list --limit 10`
-runs), a PSNR filter count, and `stats` for one day. Medians of 5. `--wire` runs the same against mongoeco's
-MongoDB wire-protocol server through pymongo (small sizes only: that server slows down as its collection grows).
+Upserts pipeline-shaped documents (random-looking ids, 500 per batch) through the project's `Catalog` into a fresh
+embedded catalog: a year of 4 sources (~685 per partition at 1M; the pipeline caps an API partition at 100 by
+default) plus one local-folder day of 10,000 photos, written first. At each size it times, medians of 5, the queries
+the pipeline and the CLI make: get by id, one source and day, one partition, the large day's first page of 100 and
+the whole of it streamed, a date range with `--limit 10`, a keyset page (`--after`) from the middle of the listing,
+a PSNR-ordered page, a PSNR filter count, and `stats` for one day. At the largest size it also times the real CLI,
+`imgpipe catalog list --limit 10` and `imgpipe catalog stats --date D`, in a fresh process (start-up included).
+`--wire` runs the same against mongoeco's MongoDB wire-protocol server through pymongo (small sizes only: that
+server slows down as its collection grows).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,13 +31,22 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.tables import markdown_table  # noqa: E402
 from image_assets.catalog import open_catalog  # noqa: E402
+from image_assets.catalog.order import DEFAULT_ORDER, ORDERS  # noqa: E402
+from image_assets.settings import Settings  # noqa: E402
 
 SOURCES = ("local", "pexels", "unsplash", "wallhaven")
 BATCH = 500
+DAYS = 365
+FIRST_DAY = dt.date(2025, 11, 1)
+LARGE_DAY, LARGE_DAY_IMAGES = "2026-11-01", 10_000  # one local folder of 10,000 photos in one partition
 
 
 def document(n: int) -> dict:
-    source, day = SOURCES[n % 4], f"2026-10-{1 + (n // 4) % 28:02d}"
+    """Document n: the first LARGE_DAY_IMAGES fill the large local day, the rest spread over DAYS × SOURCES."""
+    if n < LARGE_DAY_IMAGES:
+        source, day = "local", LARGE_DAY
+    else:
+        source, day = SOURCES[n % 4], (FIRST_DAY + dt.timedelta(days=(n // 4) % DAYS)).isoformat()
     sid = hashlib.sha1(str(n).encode()).hexdigest()[:12]  # ids arrive in no particular order
     return {
         "_id": f"{source}:{sid}", "source": source, "source_id": sid, "partition_key": f"{day}|{source}",
@@ -66,20 +82,44 @@ def run(catalog, sizes: list[int], label: str) -> list[tuple[str, str, str]]:
             count += len(batch)
         overall = count / (time.perf_counter() - started)
         recent = statistics.median(last_batches[-20:])
-        probe = document(size // 2)
+        probe = document(LARGE_DAY_IMAGES + (size - LARGE_DAY_IMAGES) // 2)
+        middle = catalog.get(probe["_id"])
         queries = {
             "get by id": lambda p=probe: catalog.get(p["_id"]),
             "one source and day": lambda p=probe: list(catalog.find({"source": p["source"], "date": p["date"]})),
             "one partition": lambda p=probe: list(catalog.find({"partition_key": p["partition_key"]})),
+            "10,000-image day, first 100": lambda: list(catalog.find({"date": LARGE_DAY}, limit=100)),
+            "10,000-image day, all streamed": lambda: sum(1 for _ in catalog.find({"date": LARGE_DAY})),
             "date range, --limit 10": lambda: list(
-                catalog.find({"date": {"$gte": "2026-10-05", "$lte": "2026-10-20"}}, limit=10)
+                catalog.find({"date": {"$gte": "2026-03-01", "$lte": "2026-06-30"}}, limit=10)
             ),
+            "--after the middle, 100": lambda m=middle: list(catalog.find(DEFAULT_ORDER.after_filter(m), limit=100)),
+            "--sort lowest-psnr, 100": lambda: list(catalog.find(None, limit=100, order=ORDERS["lowest-psnr"])),
             "count psnr >= 39": lambda: catalog.count({"psnr": {"$gte": 39.0}}),
             "stats of one day": lambda p=probe: catalog.stats({"date": p["date"]}),
         }
+        partition = catalog.count({"partition_key": probe["partition_key"]})
+        details = {"one partition": f"{partition:,} documents", "one source and day": f"{partition:,} documents"}
         rows.append((f"{label}: upserts up to {size:,}", f"{overall:,.0f}/s", f"last batches {recent:,.0f}/s"))
         for name, fn in queries.items():
-            rows.append((f"{label} at {size:,}: {name}", f"{latency_ms(fn):.1f} ms", ""))
+            rows.append((f"{label} at {size:,}: {name}", f"{latency_ms(fn):.1f} ms", details.get(name, "")))
+    return rows
+
+
+def cli_rows(home: Path, size: int) -> list[tuple[str, str, str]]:
+    """The real `imgpipe` commands against the catalog under `home`, each in a fresh process (median of 3)."""
+    env = {**os.environ, "IMGPIPE_HOME": str(home)}
+    commands = {
+        "imgpipe catalog list --limit 10": ["catalog", "list", "--limit", "10"],
+        "imgpipe catalog stats --date D": ["catalog", "stats", "--date", document(size // 2)["date"]],
+    }
+    rows = []
+    for name, argv in commands.items():
+        run_cli = lambda argv=argv: subprocess.run(  # noqa: E731
+            [sys.executable, "-c", "import sys; from image_assets.cli import main; sys.exit(main())", *argv],
+            env=env, check=True, capture_output=True, cwd=ROOT,
+        )  # fmt: skip
+        rows.append((f"embedded at {size:,}: {name}", f"{latency_ms(run_cli, repeat=3):.0f} ms", "fresh process"))
     return rows
 
 
@@ -91,11 +131,13 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     with tempfile.TemporaryDirectory(prefix="imgpipe-catalog-bench-") as tmp:
-        catalog = open_catalog(None, "bench", Path(tmp) / "catalog.db")
+        home = Path(tmp) / "home"
+        catalog = open_catalog(None, "bench", Settings.from_env({"IMGPIPE_HOME": str(home)}).catalog_sqlite_path)
         try:
             rows += run(catalog, sizes, "embedded")
         finally:
             catalog.close()
+        rows += cli_rows(home, sizes[-1])
         if args.wire:
             from tests.servers import mongo_wire_server
 

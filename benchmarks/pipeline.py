@@ -148,9 +148,16 @@ class Sample:
         return statistics.mean(values) if values else float("nan")
 
 
-def run_backfill(env: dict[str, str], log: Path, kill_after: int | None = None, objects: Path | None = None):
-    """`imgpipe backfill` for DAY; returns (wall seconds, sample, killed)."""
-    argv = [str(IMGPIPE), "backfill", "--source", "local", "--from", DAY.isoformat(), "--to", DAY.isoformat()]
+def run_backfill(
+    env: dict[str, str],
+    log: Path,
+    kill_after: int | None = None,
+    objects: Path | None = None,
+    day: dt.date = DAY,
+    extra: tuple[str, ...] = (),
+):
+    """`imgpipe backfill` for `day`; returns (wall seconds, sample, killed)."""
+    argv = [str(IMGPIPE), "backfill", "--source", "local", "--from", day.isoformat(), "--to", day.isoformat(), *extra]
     started = time.perf_counter()
     with log.open("ab") as out:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -160,7 +167,7 @@ def run_backfill(env: dict[str, str], log: Path, kill_after: int | None = None, 
     killed = False
     while proc.poll() is None:
         if kill_after is not None and objects is not None:
-            encoded = objects / "encoded" / "local" / DAY.isoformat()
+            encoded = objects / "encoded" / "local" / day.isoformat()
             if encoded.is_dir() and sum(1 for _ in encoded.iterdir()) >= kill_after:
                 os.killpg(proc.pid, signal.SIGKILL)
                 killed = True
@@ -209,15 +216,15 @@ def stage_seconds(dagster_home: Path) -> tuple[dict[str, float], dict[str, tuple
     return stages, windows
 
 
-def catalog_state(env: dict[str, str]) -> str:
-    """'N documents, exact' when the day's partition holds one document per photo and no photo twice."""
+def catalog_state(env: dict[str, str], days: tuple[dt.date, ...] = (DAY,)) -> str:
+    """'N documents, exact' when the days' partitions hold one document per photo and no photo twice."""
     from image_assets.catalog import open_catalog
     from image_assets.settings import Settings
 
     settings = Settings.from_env(env)
     catalog = open_catalog(None, settings.mongodb_database, settings.catalog_sqlite_path)
     try:
-        docs = list(catalog.find({"partition_key": f"{DAY.isoformat()}|local"}))
+        docs = [doc for day in days for doc in catalog.find({"partition_key": f"{day.isoformat()}|local"})]
     finally:
         catalog.close()
     distinct = len({doc["_id"] for doc in docs}) == len(docs) == len({doc["original_sha256"] for doc in docs})
