@@ -82,7 +82,7 @@ def run(catalog, sizes: list[int], label: str) -> list[tuple[str, str, str]]:
             count += len(batch)
         overall = count / (time.perf_counter() - started)
         recent = statistics.median(last_batches[-20:])
-        probe = document(LARGE_DAY_IMAGES + (size - LARGE_DAY_IMAGES) // 2)
+        probe = document(min(size - 1, LARGE_DAY_IMAGES + (size - LARGE_DAY_IMAGES) // 2))
         middle = catalog.get(probe["_id"])
         queries = {
             "get by id": lambda p=probe: catalog.get(p["_id"]),
