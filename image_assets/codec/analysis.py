@@ -1,17 +1,30 @@
 """Stage 1 of an encode: colour transform, tiling and the SVD of every tile, plus the energy bookkeeping
-the closed-form rank choice needs (discarded energy = tile energy - kept sigma^2)."""
+the closed-form rank choice needs (discarded energy = tile energy - kept sigma^2).
+
+Memory: an encode must stay within a few dozen bytes per pixel whatever the image (a review measured 77 on
+a flat one), so the image is walked in bands of tile rows (`tiles.bands`): planes and tiles exist one band at
+a time, and only the singular values of every tile are kept whole. The factors (U, V) are kept per band up to
+`STORE_BYTES_PER_PIXEL`; a band past that budget (noise-like images, whose tiles keep all 16 triplets in three
+or four full-resolution planes) is recomputed from the pixels whenever a trial or the writer needs it. Every
+tile's SVD depends on that tile alone, so a recomputed band has exactly the bits of a stored one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from image_assets.codec.planes import to_planes
+from image_assets.codec.decoder import plane_geometry
+from image_assets.codec.planes import PlaneSource
 from image_assets.codec.quant import PlaneLayout
-from image_assets.codec.svd import Triplets, batched_tile_svd, svd_until, topk_tile_svd, truncated_svd
-from image_assets.codec.tiles import to_tiles
+from image_assets.codec.svd import Triplets, exact_svd, gram_tile_svd, svd_until, topk_compact, truncated_svd
+from image_assets.codec.tiles import Band, bands, to_tiles
+
+STORE_BYTES_PER_PIXEL = 13  # factors kept between trials: a 4:2:0 image needs at most 12 (flat: every tile exact)
+PAYLOAD_BYTES_PER_PIXEL = 2  # how far a search's payload buffers may go past that before factors make room
+STORE_MIN_BYTES = 1 << 22  # small images always keep theirs
 
 
 @dataclass(frozen=True)
@@ -26,17 +39,56 @@ class Layout:
 
 
 @dataclass
+class Factors:
+    """One band's U and Vt: the factors of its tiles (top-k ones in a fast analysis, else all), and full ones
+    for the tiles a fast analysis then found exactly (`exact`: band-local indices)."""
+
+    u: np.ndarray
+    vt: np.ndarray
+    exact: np.ndarray | None = None
+    exact_u: np.ndarray | None = None
+    exact_vt: np.ndarray | None = None
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.u, self.vt, self.exact, self.exact_u, self.exact_vt)
+        return sum(a.nbytes for a in arrays if a is not None)
+
+    def merged(self) -> tuple[np.ndarray, np.ndarray]:
+        """(U, Vt) of every tile of the band; as narrow as the top-k factors where no tile is exact."""
+        if self.exact is None or self.exact_u is None or self.exact_vt is None:
+            return self.u, self.vt
+        return _merge(self.u, self.vt, self.exact, self.exact_u, self.exact_vt)
+
+
+@dataclass
+class PlaneSVD:
+    """The singular values of every tile of a plane, and its factors band by band (None: recompute)."""
+
+    s: np.ndarray  # (T, k), zero beyond the triplets found
+    parts: list[Factors | None]
+    fast_rank: int | None  # tiles found by `topk_compact` first (None: every tile exactly)
+    exact: np.ndarray | None = None  # (T,) bool: fast tiles made exact by `refine`
+    single: bool = False  # the exact tiles of this plane were one tile (solved by gesdd, as one tile always is)
+
+
+@dataclass
 class Analysis:
-    """Everything the rank choice needs; the SVDs are computed once per encode."""
+    """Everything the rank choice needs; the SVDs are computed once per encode (or per band, past the budget)."""
 
     pixels: np.ndarray
     layout: Layout
     layouts: list[PlaneLayout]
-    svds: list[Triplets]
+    svds: list[PlaneSVD]
     energies: list[np.ndarray]  # (T,) squared Frobenius norm of each tile
     residual: float  # weighted squared error of chroma subsampling alone
     tails: list[np.ndarray] | None = None  # fast analysis: energy outside the triplets found, per tile
-    tiles: list[np.ndarray] | None = None  # fast analysis: each plane's (T, th, tw) tile stack
+    source: PlaneSource | None = None
+    bands: list[Band] = field(default_factory=list)
+    budget: int = 0  # bytes of factors kept when no payload is being written
+    stored: int = 0
+    reserved: int = 0  # payload bytes a search write holds beyond the allowance (they shrink the budget)
+    floors: list[float] | None = None  # per plane, a sigma no step keeps (None: fixed ranks may keep any)
 
     @property
     def samples(self) -> int:
@@ -45,71 +97,257 @@ class Analysis:
     def total_energy(self) -> float:
         return float(sum(lay.weight * float(e.sum()) for lay, e in zip(self.layouts, self.energies, strict=True)))
 
+    def factors(self, index: int, band: int, *, keep: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(U, Vt) of the tiles of plane `index` in band `band`, stored or recomputed (same bits either way); a
+        recomputed band is kept if the budget has room again (`keep`)."""
+        part = self.svds[index].parts[band]
+        if part is None:
+            part = self._recompute(index, band)
+            if keep:
+                self.svds[index].parts[band] = self.keep(part)
+        return part.merged()
+
+    def reserve(self, nbytes: int) -> None:
+        """A search write is about to hold `nbytes` of payload buffers: past the allowance they come out of the
+        factors' budget, dropping stored bands (the last planes' first) until it holds; 0 when it is done."""
+        height, width = self.pixels.shape[:2]
+        self.reserved = max(0, nbytes - PAYLOAD_BYTES_PER_PIXEL * height * width)
+        for index in reversed(range(len(self.svds))):
+            for band in reversed(range(len(self.bands))):
+                if self.stored <= self.budget - self.reserved:
+                    return
+                self.release(index, band)
+
+    def release(self, index: int, band: int) -> None:
+        """Forget a band's stored factors (the final write needs each band once)."""
+        part = self.svds[index].parts[band]
+        if part is not None:
+            self.stored -= part.nbytes
+            self.svds[index].parts[band] = None
+
+    def keep(self, part: Factors, replaces: Factors | None = None) -> Factors | None:
+        """`part` if the budget has room for it (in place of `replaces`), else None: recompute when needed."""
+        freed = replaces.nbytes if replaces is not None else 0
+        if self.stored - freed + part.nbytes > self.budget - self.reserved:
+            self.stored -= freed
+            return None
+        self.stored += part.nbytes - freed
+        return part
+
+    def band_tiles(self, index: int, band: Band) -> np.ndarray:
+        assert self.source is not None
+        lay = self.layouts[index]
+        first, last = band.rows[index]
+        return to_tiles(self.source.rows(index, first, last), lay.tile_h, lay.tile_w)
+
+    def _recompute(self, index: int, band_index: int) -> Factors:
+        plane, band = self.svds[index], self.bands[band_index]
+        tiles = self.band_tiles(index, band)
+        first, last = band.tiles[index]
+        s = plane.s[first:last]
+        if plane.fast_rank is None:
+            u, _s, vt = _exact(tiles, single=len(plane.s) == 1)
+            return Factors(*self.prune(index, u, vt, s))
+        assert plane.exact is not None
+        exact = np.flatnonzero(plane.exact[first:last])
+        if exact.size == len(tiles):  # every tile exact (noise): the top-k pass would be overwritten
+            u, _s, vt = _exact(tiles, single=plane.single)
+            return Factors(*self.prune(index, u, vt, s))
+        (u, _s, vt), _tail = topk_compact(tiles, plane.fast_rank)
+        u, vt = self.prune(index, u, vt, s)
+        if exact.size == 0:
+            return Factors(u, vt)
+        exact_u, _s, exact_vt = _exact(tiles[exact], single=plane.single)
+        return Factors(u, vt, exact, *self.prune(index, exact_u, exact_vt, s[exact]))
+
+    def prune(self, index: int, u: np.ndarray, vt: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Drop the trailing triplets (columns of U, rows of Vt) that no tile of these can keep: a flat or
+        smooth tile keeps 1-3 of its 16, an opaque alpha plane 1. `s`: the tiles' singular values."""
+        if self.floors is None:
+            return u, vt
+        width = int((s >= self.floors[index]).sum(axis=1).max(initial=0))
+        if width >= u.shape[2]:
+            return u, vt
+        return np.ascontiguousarray(u[:, :, :width]), np.ascontiguousarray(vt[:, :width, :])
+
 
 # For a whole-plane SVD the caller says how many triplets it needs, as a rank or as a test on the
 # singular values found so far (plane index, singular values, plane energy) -> enough?
 RankNeed = int | Callable[[int, np.ndarray, float], bool] | None
 
 
-Planes = tuple[list[np.ndarray], list[float], float]
-
-
 def analyze(
     pixels: np.ndarray,
     layout: Layout,
     need: RankNeed = None,
-    planes: Planes | None = None,
+    source: PlaneSource | None = None,
     *,
     fast_rank: int | None = None,
+    floors: Callable[[list[PlaneLayout]], list[float]] | None = None,
 ) -> Analysis:
-    """SVD every tile of every plane; `planes` may pass in an already computed `to_planes` result.
+    """SVD every tile of every plane; `source` may pass in the image's planes already set up.
 
     With `fast_rank`, tiled planes get only their leading `fast_rank` triplets (batched subspace
-    iteration); `Analysis.tails` then says which tiles may need more (see `refine`)."""
-    plane_list, weights, residual = planes if planes is not None else to_planes(pixels, layout.color)
-    layouts, svds, energies, tails, stacks = [], [], [], [], []
-    for index, (plane, weight) in enumerate(zip(plane_list, weights, strict=True)):
-        h, w = plane.shape
+    iteration); `Analysis.tails` then says which tiles may need more (see `refine`). With `floors` (ranks
+    chosen by a step, see `selection.keep_floors`), triplets no step can keep are not stored."""
+    source = source if source is not None else PlaneSource(pixels, layout.color)
+    height, width = pixels.shape[:2]
+    layouts = []
+    for (h, w), weight in zip(source.shapes, source.weights, strict=True):
         th, tw = (h, w) if layout.tile is None else (min(layout.tile, h), min(layout.tile, w))
-        tiles = to_tiles(plane, th, tw)
-        energy = np.einsum("tij,tij->t", tiles, tiles, dtype=np.float64)
-        whole = layout.tile is None
-        if whole:
-            svd, tail = _whole_plane(tiles[0], index, float(energy[0]), need), np.zeros(1)
-        elif fast_rank is not None and min(th, tw) > fast_rank:
-            svd, tail = topk_tile_svd(tiles, fast_rank)
-        else:
-            svd, tail = batched_tile_svd(tiles), np.zeros(len(tiles))
         layouts.append(PlaneLayout(h, w, th, tw, weight))
-        svds.append(svd)
-        energies.append(energy)
+    analysis = Analysis(
+        pixels,
+        layout,
+        layouts,
+        [],
+        [],
+        source.residual,
+        source=source,
+        bands=bands(plane_geometry(layouts, layout.color, source.channels), height, width),
+        budget=max(STORE_BYTES_PER_PIXEL * height * width, STORE_MIN_BYTES),
+        floors=floors(layouts) if floors is not None else None,
+    )
+    tails = []
+    for index, lay in enumerate(layouts):
+        if layout.tile is None:
+            plane, energy, tail = _whole_plane(analysis, index, need)
+        elif fast_rank is not None and min(lay.tile_h, lay.tile_w) > fast_rank:
+            plane, energy, tail = _fast_plane(analysis, index, fast_rank)
+        else:
+            plane, energy, tail = _exact_plane(analysis, index)
+        analysis.svds.append(plane)
+        analysis.energies.append(energy)
         tails.append(tail)
-        stacks.append(tiles)
-    if fast_rank is None:
-        return Analysis(pixels, layout, layouts, svds, energies, residual)
-    return Analysis(pixels, layout, layouts, svds, energies, residual, tails, stacks)
+    if fast_rank is not None:
+        analysis.tails = tails
+    return analysis
 
 
-def refine(analysis: Analysis, min_sigma: list[float]) -> None:
-    """Exact SVDs, in place, for the tiles of a fast analysis whose last triplet found reaches
-    `min_sigma[plane]`: only there can a further triplet be worth keeping (sigma_{k+1} <= sigma_k)."""
-    if analysis.tails is None or analysis.tiles is None:
-        return
-    for index, (tail, floor) in enumerate(zip(analysis.tails, min_sigma, strict=True)):
-        u, s, vt = analysis.svds[index]
-        last = int(np.count_nonzero(s.any(axis=0))) - 1
-        todo = np.flatnonzero((s[:, max(last, 0)] >= floor) & (tail > 0))
-        if todo.size == 0:
-            continue
-        u[todo], s[todo], vt[todo] = batched_tile_svd(analysis.tiles[index][todo])
-        tail[todo] = 0.0
-
-
-def _whole_plane(a: np.ndarray, index: int, energy: float, need: RankNeed) -> Triplets:
+def _whole_plane(analysis: Analysis, index: int, need: RankNeed) -> tuple[PlaneSVD, np.ndarray, np.ndarray]:
+    lay = analysis.layouts[index]
+    assert analysis.source is not None
+    tiles = to_tiles(analysis.source.rows(index, 0, lay.height), lay.tile_h, lay.tile_w)
+    energy = np.einsum("tij,tij->t", tiles, tiles, dtype=np.float64)
+    a = tiles[0]
     if isinstance(need, int):
         u, s, vt = truncated_svd(a, need)
     elif need is None:
         u, s, vt = truncated_svd(a, min(a.shape))
     else:
-        u, s, vt = svd_until(a, lambda s: need(index, s, energy))
-    return u[None], s[None], vt[None]
+        check = need
+        u, s, vt = svd_until(a, lambda s: check(index, s, float(energy[0])))
+    del tiles, a
+    # Copies: a truncated SVD returns views that would keep the full U and Vt of an exact SVD alive.
+    part = Factors(np.array(u, order="C")[None], np.array(vt, order="C")[None])
+    del u, vt
+    analysis.stored += part.nbytes  # one tile per plane: kept whatever the budget (recomputing means a new search)
+    return PlaneSVD(s[None], [part], None), energy, np.zeros(1)
+
+
+def _exact_plane(analysis: Analysis, index: int) -> tuple[PlaneSVD, np.ndarray, np.ndarray]:
+    lay = analysis.layouts[index]
+    count = lay.tiles
+    s = np.zeros((count, min(lay.tile_h, lay.tile_w)), np.float32)
+    energy = np.empty(count)
+    parts: list[Factors | None] = []
+    for band in analysis.bands:
+        first, last = band.tiles[index]
+        tiles = analysis.band_tiles(index, band)
+        energy[first:last] = np.einsum("tij,tij->t", tiles, tiles, dtype=np.float64)
+        u, s[first:last], vt = _exact(tiles, single=count == 1)
+        parts.append(analysis.keep(Factors(*analysis.prune(index, u, vt, s[first:last]))))
+    return PlaneSVD(s, parts, None), energy, np.zeros(count)
+
+
+def _fast_plane(analysis: Analysis, index: int, fast_rank: int) -> tuple[PlaneSVD, np.ndarray, np.ndarray]:
+    lay = analysis.layouts[index]
+    count = lay.tiles
+    s = np.zeros((count, min(lay.tile_h, lay.tile_w)), np.float32)
+    energy, tail = np.empty(count), np.empty(count)
+    parts: list[Factors | None] = []
+    for group in _groups(analysis, index):
+        first, last = analysis.bands[group[0]].tiles[index][0], analysis.bands[group[-1]].tiles[index][1]
+        tiles = np.concatenate([analysis.band_tiles(index, analysis.bands[b]) for b in group])
+        energy[first:last] = np.einsum("tij,tij->t", tiles, tiles, dtype=np.float64)
+        (u, s_fast, vt), tail[first:last] = topk_compact(tiles, fast_rank)
+        del tiles
+        s[first:last, : s_fast.shape[1]] = s_fast
+        for b in group:
+            lo, hi = (t - first for t in analysis.bands[b].tiles[index])
+            u_band, vt_band = analysis.prune(index, u[lo:hi], vt[lo:hi], s[first + lo : first + hi])
+            parts.append(analysis.keep(Factors(u_band.copy(), vt_band.copy())))
+    return PlaneSVD(s, parts, fast_rank, exact=np.zeros(count, bool)), energy, tail
+
+
+TOPK_GROUP_TILES = 2048  # the subspace iteration runs on at least this many tiles at once (its cost is per call)
+
+
+def _groups(analysis: Analysis, index: int) -> list[list[int]]:
+    """Consecutive bands holding about TOPK_GROUP_TILES tiles of plane `index` together."""
+    groups: list[list[int]] = [[]]
+    size = 0
+    for b, band in enumerate(analysis.bands):
+        if size >= TOPK_GROUP_TILES:
+            groups.append([])
+            size = 0
+        groups[-1].append(b)
+        size += band.tiles[index][1] - band.tiles[index][0]
+    return groups
+
+
+def refine(analysis: Analysis, min_sigma: list[float]) -> None:
+    """Exact SVDs, in place, for the tiles of a fast analysis whose last triplet found reaches
+    `min_sigma[plane]`: only there can a further triplet be worth keeping (sigma_{k+1} <= sigma_k)."""
+    if analysis.tails is None:
+        return
+    for index, (tail, floor) in enumerate(zip(analysis.tails, min_sigma, strict=True)):
+        plane = analysis.svds[index]
+        s = plane.s
+        last = int(np.count_nonzero(s.any(axis=0))) - 1
+        todo = np.flatnonzero((s[:, max(last, 0)] >= floor) & (tail > 0))
+        if todo.size == 0 or plane.exact is None:
+            continue
+        plane.exact[todo] = True
+        plane.single = todo.size == 1
+        for band_index, band in enumerate(analysis.bands):
+            first, last_tile = band.tiles[index]
+            local = todo[np.searchsorted(todo, first) : np.searchsorted(todo, last_tile)] - first
+            if local.size == 0:
+                continue
+            tiles = analysis.band_tiles(index, band)
+            exact_u, s[first + local], exact_vt = _exact(tiles[local], single=plane.single)
+            exact_u, exact_vt = analysis.prune(index, exact_u, exact_vt, s[first + local])
+            old = plane.parts[band_index]
+            if old is None:
+                continue
+            if local.size == last_tile - first:
+                part = Factors(exact_u, exact_vt)
+            else:
+                part = Factors(old.u, old.vt, local, exact_u, exact_vt)
+            plane.parts[band_index] = analysis.keep(part, replaces=old)
+        tail[todo] = 0.0
+
+
+def _exact(tiles: np.ndarray, *, single: bool) -> Triplets:
+    """Every triplet of the tiles, as `batched_tile_svd` finds them for the whole set they belong to: LAPACK
+    gesdd when that set is one tile, the Gram eigen path otherwise (even for a band holding one of them)."""
+    if single:
+        u, s, vt = exact_svd(tiles[0])
+        return u[None], s[None], vt[None]
+    return gram_tile_svd(tiles)
+
+
+def _merge(
+    u: np.ndarray, vt: np.ndarray, exact: np.ndarray, exact_u: np.ndarray, exact_vt: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Full-width factors of a band: the top-k ones zero-padded, the exact tiles' rows replaced."""
+    count, tile_h, k = u.shape
+    k_exact = exact_u.shape[2]
+    width = max(k, k_exact)
+    full_u = np.zeros((count, tile_h, width), np.float32)
+    full_vt = np.zeros((count, width, vt.shape[2]), np.float32)
+    full_u[:, :, :k], full_vt[:, :k, :] = u, vt
+    full_u[exact, :, :k_exact], full_vt[exact, :k_exact, :] = exact_u, exact_vt
+    full_u[exact, :, k_exact:], full_vt[exact, k_exact:, :] = 0.0, 0.0
+    return full_u, full_vt

@@ -31,13 +31,6 @@ MIN_TILE = 8  # the encoder's tiles are 16 or the whole plane; smaller ones only
 ZSTD_LEVEL = 10  # 12 is 0.4% smaller but 2.6x slower; 19 ~6% smaller but ~20x slower
 
 
-def _pack_ints(values: np.ndarray) -> tuple[bytes, bytes]:
-    """int8 stream with -128 escaping to an int32 side stream: most coefficients are small."""
-    big = (values <= ESCAPE) | (values > 127)
-    small = np.where(big, ESCAPE, values).astype(np.int8)
-    return small.tobytes(), values[big].astype("<i4").tobytes()
-
-
 def index_order(ranks: np.ndarray) -> np.ndarray:
     """Permutation from tile-major triplet rows to index-major ones: triplet j of every tile, then j+1.
 
@@ -64,30 +57,114 @@ def write(
     header: dict[str, Any], layouts: list[PlaneLayout], codes: list[PlaneCode], *, level: int = ZSTD_LEVEL
 ) -> bytes:
     """Serialise planes and header (the header gains the plane table and section sizes)."""
-    ranks = np.concatenate([c.ranks for c in codes]).astype("<u2")
-    orders = [index_order(c.ranks) for c in codes]
-    ints = np.concatenate(
-        [np.concatenate([c.qu[o].ravel(), c.qv[o].ravel()]) for c, o in zip(codes, orders, strict=True)]
-    )
-    small, escapes = _pack_ints(ints)
-    raw = ranks.tobytes() + small + escapes
-    header = dict(header)
-    header["planes"] = [
-        {
-            "h": lay.height,
-            "w": lay.width,
-            "th": lay.tile_h,
-            "tw": lay.tile_w,
-            "weight": round(lay.weight, 6),
-            "step": code.step,
-        }
-        for lay, code in zip(layouts, codes, strict=True)
-    ]
-    header["sections"] = [len(ranks.tobytes()), len(small), len(escapes)]
-    head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-    payload = zstandard.ZstdCompressor(level=level).compress(raw)
-    crc = zlib.crc32(head + payload)
-    return PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(head), crc) + head + payload
+    payload = Payload(layouts, [c.ranks for c in codes], grow=True)
+    for index, code in enumerate(codes):
+        payload.add(index, code)
+    return payload.finish(header, [c.step for c in codes], level=level)
+
+
+class Payload:
+    """A file assembled from codes that arrive a band of tiles at a time (each plane's tiles in order): every
+    quantised vector lands straight in its index-major place (see `index_order`) in one buffer holding the
+    ranks, then the int8 coefficients, then the escapes, compressed in one call at the end (a zstd stream fed
+    in pieces does not always give the same bytes as one call).
+
+    With `grow`, planes must arrive one after the other and the buffer grows a plane at a time, so an encode
+    that drops its factors as they are written never holds all of both.
+    """
+
+    def __init__(self, layouts: list[PlaneLayout], ranks: list[np.ndarray], *, grow: bool = False) -> None:
+        self.layouts = layouts
+        self.ranks = [r.astype(np.int64) for r in ranks]
+        all_ranks = np.concatenate(self.ranks).astype("<u2")
+        self.head = all_ranks.nbytes
+        sizes = [int(r.sum()) * (lay.tile_h + lay.tile_w) for lay, r in zip(layouts, self.ranks, strict=True)]
+        self.starts = [0, *np.cumsum(sizes, dtype=np.int64).tolist()]
+        self.ready = 0 if grow else len(layouts)  # planes with room in `raw`
+        self.raw = np.empty(self.head + (0 if grow else self.starts[-1]), np.uint8)
+        self.raw[: self.head] = all_ranks.view(np.uint8)
+        self.cursors = [_Cursor(r) for r in self.ranks]
+        self.where: list[np.ndarray] = []
+        self.escaped: list[np.ndarray] = []
+
+    def add(self, index: int, code: PlaneCode) -> None:
+        """The next tiles of plane `index`, as `quantize` gives them (rows tile-major)."""
+        if index >= self.ready:
+            if index != self.ready:
+                raise ValueError("a growing payload takes its planes in order")
+            self.raw.resize(self.head + self.starts[index + 1], refcheck=False)  # grows in place when it can
+            self.ready += 1
+        cursor, lay, start = self.cursors[index], self.layouts[index], self.starts[index]
+        rows = cursor.rows(len(code.ranks))
+        qu_size = cursor.n_rows * lay.tile_h
+        small = self.raw[self.head + start : self.head + self.starts[index + 1]].view(np.int8)
+        areas = (
+            (small[:qu_size].reshape(cursor.n_rows, lay.tile_h), start, lay.tile_h, code.qu),
+            (small[qu_size:].reshape(cursor.n_rows, lay.tile_w), start + qu_size, lay.tile_w, code.qv),
+        )
+        for area, first, width, vectors in areas:
+            big = (vectors <= ESCAPE) | (vectors > 127)
+            area[rows] = np.where(big, ESCAPE, vectors)
+            if big.any():
+                row, col = np.nonzero(big)
+                self.where.append(first + rows[row] * width + col)
+                self.escaped.append(vectors[big])
+
+    def finish(self, header: dict[str, Any], steps: list[float], *, level: int = ZSTD_LEVEL) -> bytes:
+        """The file: prefix, header (gaining the plane table and section sizes) and the compressed payload."""
+        if any(cursor.tile != len(cursor.ranks) for cursor in self.cursors):
+            raise ValueError("a payload finished before every tile was added")
+        raw, self.raw = self.raw, np.empty(0, np.uint8)
+        n_small, n_escape = self.starts[-1], sum(len(e) for e in self.escaped)
+        if n_escape:
+            positions = np.concatenate(self.where)
+            escapes = np.concatenate(self.escaped)[np.argsort(positions, kind="stable")].astype("<i4")
+            del positions
+            raw.resize(self.head + n_small + escapes.nbytes, refcheck=False)
+            raw[self.head + n_small :] = escapes.view(np.uint8)
+            del escapes
+        self.where, self.escaped = [], []
+        header = dict(header)
+        header["planes"] = [
+            {
+                "h": lay.height,
+                "w": lay.width,
+                "th": lay.tile_h,
+                "tw": lay.tile_w,
+                "weight": round(lay.weight, 6),
+                "step": float(step),
+            }
+            for lay, step in zip(self.layouts, steps, strict=True)
+        ]
+        header["sections"] = [self.head, n_small, 4 * n_escape]
+        head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+        payload = zstandard.ZstdCompressor(level=level).compress(memoryview(raw))
+        del raw
+        crc = zlib.crc32(payload, zlib.crc32(head))
+        return b"".join((PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(head), crc), head, payload))
+
+
+class _Cursor:
+    """Where the next tiles of one plane go: rows are index-major (triplet 0 of every tile that has one, then
+    triplet 1, ...), tiles in order within an index."""
+
+    def __init__(self, ranks: np.ndarray) -> None:
+        self.ranks = ranks
+        self.n_rows = int(ranks.sum())
+        rmax = int(ranks.max(initial=0))
+        self.columns = np.arange(rmax)
+        holding = np.bincount(ranks, minlength=rmax + 1)[::-1].cumsum()[::-1][1:]  # tiles holding each index
+        self.base = np.concatenate([[0], np.cumsum(holding)[:-1]]).astype(np.int64)  # first row of each index
+        self.seen = np.zeros(rmax, np.int64)  # tiles placed so far holding each index
+        self.tile = 0
+
+    def rows(self, count: int) -> np.ndarray:
+        """The payload rows of the next `count` tiles' triplets, in their tile-major order."""
+        mask = self.columns[None, :] < self.ranks[self.tile : self.tile + count, None]
+        rows = (self.base + self.seen + np.cumsum(mask, axis=0) - 1)[mask]
+        self.seen += mask.sum(axis=0)
+        self.tile += count
+        return rows
 
 
 def read_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, Header, bytes]:

@@ -1,4 +1,5 @@
-"""`.svdz` bytes -> pixels. The encoder calls `render` too, so what it measures is what decoding gives."""
+"""`.svdz` bytes -> pixels. The encoder renders its trials with the same band functions (`band_plane`,
+`render_band`, `render_channel`), so what it measures is what decoding gives."""
 
 from __future__ import annotations
 
@@ -6,18 +7,65 @@ import numpy as np
 
 from image_assets.codec import container
 from image_assets.codec.errors import CodecError
-from image_assets.codec.planes import from_planes, plane_shapes
-from image_assets.codec.quant import PlaneCode, PlaneLayout, reconstruct
+from image_assets.codec.planes import from_planes, plane_shapes, uses_color_transform
+from image_assets.codec.quant import PlaneCode, PlaneLayout, band_code, reconstruct_tiles
+from image_assets.codec.tiles import Band, bands, from_tiles
+
+
+def plane_geometry(layouts: list[PlaneLayout], color: str, channels: int) -> list[tuple[int, int, int, int, int]]:
+    """(height, width, tile_h, tile_w, vertical subsampling) per plane, as `tiles.bands` takes them."""
+    half = uses_color_transform(color, channels) and color == "ycbcr420"
+    return [
+        (lay.height, lay.width, lay.tile_h, lay.tile_w, 2 if half and index in (1, 2) else 1)
+        for index, lay in enumerate(layouts)
+    ]
+
+
+def band_plane(code: PlaneCode, layout: PlaneLayout, rmax: int, rows: tuple[int, int]) -> np.ndarray:
+    """Plane rows rows[0]..rows[1] from the code of the tiles covering them (`rmax`: the plane's largest rank)."""
+    height = rows[1] - rows[0]
+    if rmax == 0:
+        return np.zeros((height, layout.width), dtype=np.float32)
+    return from_tiles(reconstruct_tiles(code, rmax, layout.tile_h, layout.tile_w), height, layout.width)
+
+
+def render_band(planes: list[np.ndarray], color: str, band: Band, out: np.ndarray) -> None:
+    """Colour-convert, round and clip one band's planes into rows band.start..band.stop of `out` (uint8 HxWxC)."""
+    rgb = from_planes(planes, color, band.stop - band.start, out.shape[1], out.shape[2])
+    np.rint(rgb, out=rgb)
+    np.clip(rgb, 0, 255, out=rgb)
+    out[band.start : band.stop] = rgb
+
+
+def render_channel(plane: np.ndarray, band: Band, out: np.ndarray, channel: int) -> None:
+    """`render_band` for one channel of an image without a colour transform, in place in `plane` (the same
+    operations per pixel as `from_planes`), so channels need not be held together (a whole-plane layout's
+    band is the whole image)."""
+    np.add(plane, np.float32(128.0), out=plane)
+    np.rint(plane, out=plane)
+    np.clip(plane, 0, 255, out=plane)
+    out[band.start : band.stop, :, channel] = plane
 
 
 def render(
     layouts: list[PlaneLayout], codes: list[PlaneCode], color: str, height: int, width: int, channels: int
 ) -> np.ndarray:
-    planes = [reconstruct(code, lay) for lay, code in zip(layouts, codes, strict=True)]
-    rgb = from_planes(planes, color, height, width, channels)
-    np.rint(rgb, out=rgb)
-    np.clip(rgb, 0, 255, out=rgb)
-    out = rgb.astype(np.uint8, order="C")
+    """Decoded pixels, a band of rows at a time: float32 temporaries scale with a band, not the image, and every
+    pixel gets the same arithmetic as rendering the whole image at once."""
+    rmax = [int(code.ranks.max(initial=0)) for code in codes]
+    offsets = [np.concatenate([[0], np.cumsum(code.ranks)]) for code in codes]
+    out = np.empty((height, width, channels), np.uint8)
+    per_channel = not uses_color_transform(color, channels)
+    for band in bands(plane_geometry(layouts, color, channels), height, width):
+        planes = []
+        for index, (lay, code, offset) in enumerate(zip(layouts, codes, offsets, strict=True)):
+            plane = band_plane(band_code(code, offset, *band.tiles[index]), lay, rmax[index], band.rows[index])
+            if per_channel:
+                render_channel(plane, band, out, index)
+            else:
+                planes.append(plane)
+        if not per_channel:
+            render_band(planes, color, band, out)
     return out[:, :, 0] if channels == 1 else out
 
 

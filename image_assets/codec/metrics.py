@@ -58,13 +58,22 @@ FAST_WINDOW = 8
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
+LUMA_BAND_PIXELS = 1 << 16
+
+
 def luma(pixels: np.ndarray) -> np.ndarray:
-    """BT.601 luma in float32 (grey stays grey; alpha is ignored)."""
+    """BT.601 luma in float32 (grey stays grey; alpha is ignored). Computed a band of rows at a time: the
+    product casts its uint8 operand to float32, which for the whole image was 12 bytes per pixel at once
+    (each row is its own product either way, so the values are the same)."""
     if pixels.ndim == 2:
         return pixels.astype(np.float32)
     if pixels.shape[2] < 3:
         return pixels[:, :, 0].astype(np.float32)
-    return pixels[:, :, :3] @ _LUMA
+    out = np.empty(pixels.shape[:2], np.float32)
+    step = max(1, LUMA_BAND_PIXELS // max(pixels.shape[1], 1))
+    for row in range(0, pixels.shape[0], step):
+        out[row : row + step] = pixels[row : row + step, :, :3] @ _LUMA
+    return out
 
 
 def _window_ssim(x: np.ndarray, y: np.ndarray, size: int) -> tuple[float, int]:

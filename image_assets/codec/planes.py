@@ -31,22 +31,73 @@ def uses_color_transform(color: str, channels: int) -> bool:
 
 def to_planes(pixels: np.ndarray, color: str) -> tuple[list[np.ndarray], list[float], float]:
     """Return (planes, weights, residual): residual is the weighted squared error subsampling alone causes."""
-    hwc = _as_hwc(pixels).astype(np.float32)
-    channels = hwc.shape[2]
-    if not uses_color_transform(color, channels):
-        return [np.ascontiguousarray(hwc[:, :, c] - 128.0) for c in range(channels)], [1.0] * channels, 0.0
-    rgb = [hwc[:, :, c] - np.float32(128.0) for c in range(3)]
-    planes = [_mix(YCC_FORWARD[c], rgb) for c in range(3)]
-    weights = [float(w) for w in YCC_WEIGHTS]
-    residual = 0.0
-    if color == "ycbcr420":
-        for c in (1, 2):
-            small = downsample2(planes[c])
-            residual += weights[c] * float(np.sum((upsample2(small, *planes[c].shape) - planes[c]) ** 2))
-            planes[c] = small
-            weights[c] *= 4.0
-    extra = [np.ascontiguousarray(hwc[:, :, c] - 128.0) for c in range(3, channels)]
-    return planes + extra, weights + [1.0] * len(extra), residual
+    source = PlaneSource(pixels, color)
+    planes = [source.rows(index, 0, shape[0]) for index, shape in enumerate(source.shapes)]
+    return planes, source.weights, source.residual
+
+
+# Rows of full-resolution planes are computed this many pixels at a time: the float32 copies of a whole
+# image (12 bytes per pixel for RGB) were the largest temporaries of an encode.
+MIX_BAND_PIXELS = 1 << 16
+
+
+class PlaneSource:
+    """The planes of an image, computed on demand a band of rows at a time from the uint8 pixels.
+
+    An encode never holds every float32 plane at once: only the half-resolution chroma of ycbcr420 is kept
+    (its box mean needs whole rows pairs, and keeping it costs 2 bytes per pixel). Values are bit-identical
+    to transforming the whole image at once, since every step is elementwise.
+    """
+
+    def __init__(self, pixels: np.ndarray, color: str) -> None:
+        self.pixels = _as_hwc(pixels)
+        self.color = color
+        height, width, channels = self.pixels.shape
+        self.channels = channels
+        self.transform = uses_color_transform(color, channels)
+        self.shapes = plane_shapes(color, height, width, channels)
+        self.weights = [float(w) for w in YCC_WEIGHTS] + [1.0] * (channels - 3) if self.transform else [1.0] * channels
+        self.residual = 0.0
+        self._stored: dict[int, np.ndarray] = {}
+        if self.transform and color == "ycbcr420":
+            for c in (1, 2):
+                full = self._full_rows(c, 0, height)
+                small = downsample2(full)
+                self.residual += self.weights[c] * _subsampling_error(full, small)
+                del full
+                self._stored[c] = small
+                self.weights[c] *= 4.0
+
+    def rows(self, index: int, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop of plane `index` (float32, centred)."""
+        stored = self._stored.get(index)
+        if stored is not None:
+            return stored[start:stop]
+        return self._full_rows(index, start, stop)
+
+    def _full_rows(self, index: int, start: int, stop: int) -> np.ndarray:
+        width = self.pixels.shape[1]
+        if not self.transform or index >= 3:
+            return self.pixels[start:stop, :, index].astype(np.float32) - 128.0
+        out = np.empty((stop - start, width), np.float32)
+        step = max(1, MIX_BAND_PIXELS // max(width, 1))
+        for row in range(start, stop, step):
+            end = min(row + step, stop)
+            rgb = [self.pixels[row:end, :, c].astype(np.float32) - np.float32(128.0) for c in range(3)]
+            out[row - start : end - start] = _mix(YCC_FORWARD[index], rgb)
+        return out
+
+
+def _subsampling_error(full: np.ndarray, small: np.ndarray) -> float:
+    """sum((upsample2(small) - full) ** 2) as `float32` in one pass over the whole plane (the same
+    pairwise sum as before, so the same bits), squaring in place instead of in two more temporaries."""
+    diff = upsample2(small, *full.shape)
+    if diff.flags.c_contiguous:
+        np.subtract(diff, full, out=diff)
+    else:
+        diff = diff - full
+    np.square(diff, out=diff)
+    return float(np.sum(diff))
 
 
 def from_planes(planes: list[np.ndarray], color: str, height: int, width: int, channels: int) -> np.ndarray:

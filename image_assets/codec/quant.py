@@ -42,10 +42,12 @@ class PlaneCode:
 
 
 def quantize(u: np.ndarray, s: np.ndarray, vt: np.ndarray, ranks: np.ndarray, step: float) -> PlaneCode:
-    """Keep the leading `ranks[t]` triplets of each tile and quantise them with a per-vector step."""
-    k = s.shape[1]
+    """Keep the leading `ranks[t]` triplets of each tile and quantise them with a per-vector step.
+
+    `u`, `vt` may hold fewer triplets than `s` (a tile's top triplets only) when no rank reaches past them."""
+    k = u.shape[2]
     mask = np.arange(k)[None, :] < ranks[:, None]
-    sel_s = s[mask].astype(np.float32)
+    sel_s = s[:, :k][mask].astype(np.float32)
     factor = (sel_s / np.float32(step))[:, None]
     qu = np.rint(u.transpose(0, 2, 1)[mask] * factor).astype(np.int32)
     qv = np.rint(vt[mask] * factor).astype(np.int32)
@@ -63,14 +65,27 @@ def scales(code: PlaneCode) -> np.ndarray:
 
 def reconstruct(code: PlaneCode, layout: PlaneLayout) -> np.ndarray:
     """Decoded float32 plane (before colour conversion and rounding)."""
-    count = layout.tiles
     rmax = int(code.ranks.max(initial=0))
     if rmax == 0:
         return np.zeros((layout.height, layout.width), dtype=np.float32)
+    return from_tiles(reconstruct_tiles(code, rmax, layout.tile_h, layout.tile_w), layout.height, layout.width)
+
+
+def reconstruct_tiles(code: PlaneCode, rmax: int, tile_h: int, tile_w: int) -> np.ndarray:
+    """The (T, tile_h, tile_w) tiles of a code, as products of `rmax` factor rows per tile.
+
+    `rmax` is the largest rank of the whole plane even when `code` holds a band of its tiles: every tile's
+    product then has the same shape as when the plane is rebuilt at once, so the same bits."""
+    count = code.ranks.shape[0]
     mask = np.arange(rmax)[None, :] < code.ranks[:, None]
-    left = np.zeros((count, rmax, layout.tile_h), dtype=np.float32)
-    right = np.zeros((count, rmax, layout.tile_w), dtype=np.float32)
+    left = np.zeros((count, rmax, tile_h), dtype=np.float32)
+    right = np.zeros((count, rmax, tile_w), dtype=np.float32)
     left[mask] = code.qu * scales(code)[:, None]
     right[mask] = code.qv
-    tiles = np.matmul(left.transpose(0, 2, 1), right)
-    return from_tiles(tiles, layout.height, layout.width)
+    return np.matmul(left.transpose(0, 2, 1), right)
+
+
+def band_code(code: PlaneCode, offsets: np.ndarray, first: int, last: int) -> PlaneCode:
+    """Tiles first..last of a tile-major code; `offsets` is [0] + cumsum(ranks)."""
+    lo, hi = int(offsets[first]), int(offsets[last])
+    return PlaneCode(ranks=code.ranks[first:last], qu=code.qu[lo:hi], qv=code.qv[lo:hi], step=code.step)

@@ -14,38 +14,77 @@ from dataclasses import dataclass
 import numpy as np
 
 from image_assets.codec.analysis import Analysis
+from image_assets.codec.quant import PlaneLayout
 
 KAPPA = 0.8  # keep threshold in units of delta * sqrt((m+n)/2); tuned on the bundled photos
+DELTA_FLOOR = 1e-4  # no step below this is ever tried (the bisection's floor; the encoder's MIN_DELTA is above)
 ROUNDING_MSE = 1.0 / 12.0  # rounding the decoded image to integers
 
 
 @dataclass
 class Spectrum:
-    """All triplets of an analysis sorted by keep priority, with running sums for O(log n) predictions."""
+    """All triplets of an analysis sorted by keep priority, with running sums for O(log n) predictions.
 
-    keys: np.ndarray  # descending priority
+    Triplets with sigma = 0 are left out: a step of at least 1e-4 never keeps them, and they sort last, so
+    every prediction is unchanged (and the fast analysis, mostly zeros, costs a third of the memory)."""
+
+    neg_keys: np.ndarray  # minus the keep priority, ascending (what `searchsorted` needs)
     kept_energy: np.ndarray  # cumulative weighted sigma^2, prefix sums (len n+1)
-    kept_coefs: np.ndarray  # cumulative m+n, prefix sums (len n+1)
+    coefs_per_triplet: float  # m+n of every triplet when all planes share a tile size (else 0)
+    kept_coefs_sums: np.ndarray | None  # otherwise cumulative m+n, prefix sums (len n+1)
     total: float
     residual: float
     samples: int
 
+    def kept_coefs(self, n: int) -> float:
+        if self.kept_coefs_sums is None:
+            return float(self.coefs_per_triplet * n)  # the float64 prefix sum of equal integers is exact
+        return float(self.kept_coefs_sums[n])
+
+
+SPECTRUM_CHUNK = 1 << 16  # triplets per step of the energy pass (its temporaries are ~24 bytes each)
+
 
 def spectrum(analysis: Analysis) -> Spectrum:
-    keys, energy, coefs = [], [], []
-    for lay, (_u, s, _vt) in zip(analysis.layouts, analysis.svds, strict=True):
-        flat = s.ravel().astype(np.float64)
+    """Sort every nonzero triplet by weighted sigma (stable: ties keep plane, tile, index order).
+
+    Built in place, a chunk at a time, at about 24 bytes per triplet at its peak (one permutation, the keys,
+    the sums), where sorting concatenated float64 copies took about twice that."""
+    svals = [plane.s for plane in analysis.svds]
+    values = np.concatenate([s[s > 0] for s in svals])  # float32, plane-major then row-major, as ravel
+    ends = np.cumsum([int(np.count_nonzero(s)) for s in svals])
+    key = np.empty(values.size)
+    start = 0
+    for lay, end in zip(analysis.layouts, ends, strict=True):
         half = (lay.tile_h + lay.tile_w) / 2.0
-        keys.append(flat * np.sqrt(lay.weight / half))
-        energy.append(lay.weight * flat**2)
-        coefs.append(np.full(flat.size, lay.tile_h + lay.tile_w, dtype=np.float64))
-    key = np.concatenate(keys)
-    order = np.argsort(-key, kind="stable")
-    zero = np.zeros(1)
+        np.multiply(values[start:end], np.sqrt(lay.weight / half), out=key[start:end], dtype=np.float64)
+        start = int(end)
+    np.negative(key, out=key)
+    order = np.argsort(key, kind="stable")
+    if order.size < np.iinfo(np.int32).max:
+        order = order.astype(np.int32)
+    key.sort()  # == key[order]: equal keys are equal values, so how ties sort is moot
+    weights = np.array([lay.weight for lay in analysis.layouts])
+    coefs = np.array([lay.tile_h + lay.tile_w for lay in analysis.layouts], dtype=np.int64)
+    uniform = bool(np.all(coefs == coefs[0])) if coefs.size else True
+    kept_energy = np.empty(values.size + 1)
+    kept_energy[0] = 0.0
+    kept_coefs = None if uniform else np.zeros(values.size + 1, np.int64)
+    for lo in range(0, values.size, SPECTRUM_CHUNK):
+        idx = order[lo : lo + SPECTRUM_CHUNK]
+        plane = np.searchsorted(ends, idx, side="right")
+        energy = values[idx].astype(np.float64)
+        np.square(energy, out=energy)
+        np.multiply(weights[plane], energy, out=kept_energy[1 + lo : 1 + lo + idx.size])
+        if kept_coefs is not None:
+            kept_coefs[1 + lo : 1 + lo + idx.size] = coefs[plane]
+    del order, values
+    np.cumsum(kept_energy[1:], out=kept_energy[1:])
     return Spectrum(
-        keys=key[order],
-        kept_energy=np.concatenate([zero, np.cumsum(np.concatenate(energy)[order])]),
-        kept_coefs=np.concatenate([zero, np.cumsum(np.concatenate(coefs)[order])]),
+        neg_keys=key,
+        kept_energy=kept_energy,
+        coefs_per_triplet=float(coefs[0]) if uniform and coefs.size else 0.0,
+        kept_coefs_sums=None if kept_coefs is None else np.cumsum(kept_coefs).astype(np.float64),
         total=analysis.total_energy(),
         residual=analysis.residual,
         samples=analysis.samples,
@@ -53,19 +92,19 @@ def spectrum(analysis: Analysis) -> Spectrum:
 
 
 def kept_count(spec: Spectrum, delta: float) -> int:
-    return int(np.searchsorted(-spec.keys, -KAPPA * delta, side="right"))
+    return int(np.searchsorted(spec.neg_keys, -KAPPA * delta, side="right"))
 
 
 def predicted_mse(spec: Spectrum, delta: float) -> float:
     n = kept_count(spec, delta)
     discarded = max(spec.total - spec.kept_energy[n], 0.0)
-    quant = spec.kept_coefs[n] * delta * delta / 12.0
+    quant = spec.kept_coefs(n) * delta * delta / 12.0
     return (discarded + quant + spec.residual) / spec.samples + ROUNDING_MSE
 
 
 def delta_for_mse(spec: Spectrum, goal: float) -> float:
     """Largest step whose predicted MSE is at most `goal` (bisection on the closed-form prediction)."""
-    lo, hi = 1e-4, 1e5
+    lo, hi = DELTA_FLOOR, 1e5
     for _ in range(60):
         mid = (lo * hi) ** 0.5
         if predicted_mse(spec, mid) <= goal:
@@ -78,11 +117,18 @@ def delta_for_mse(spec: Spectrum, goal: float) -> float:
 def ranks_for(analysis: Analysis, delta: float) -> list[np.ndarray]:
     """Per-plane, per-tile ranks the step implies (prefixes, since sigma is sorted within a tile)."""
     out = []
-    for lay, (_u, s, _vt) in zip(analysis.layouts, analysis.svds, strict=True):
+    for lay, plane in zip(analysis.layouts, analysis.svds, strict=True):
+        s = plane.s
         half = (lay.tile_h + lay.tile_w) / 2.0
         threshold = KAPPA * delta * np.sqrt(half / lay.weight)
         out.append((s >= threshold).sum(axis=1))
     return out
+
+
+def keep_floors(layouts: list[PlaneLayout]) -> list[float]:
+    """Per plane, a sigma below which no step keeps a triplet (half of `ranks_for`'s threshold at DELTA_FLOOR,
+    a margin for rounding): the vectors of such triplets are never quantised, so they need not be kept."""
+    return [0.5 * KAPPA * DELTA_FLOOR * float(np.sqrt((lay.tile_h + lay.tile_w) / 2.0 / lay.weight)) for lay in layouts]
 
 
 def plane_steps(analysis: Analysis, delta: float) -> list[float]:

@@ -66,28 +66,50 @@ def svd_until(a: np.ndarray, enough: Callable[[np.ndarray], bool], start_rank: i
         rank = min(small, rank * 2)
 
 
+GRAM_CHUNK = 256  # tiles per float64 Gram/eigh batch: bounds its temporaries (~3 MB), same results
+
+
 def batched_tile_svd(tiles: np.ndarray) -> Triplets:
     """All triplets of every tile in a (T, m, n) stack: U (T, m, k), s (T, k), Vt (T, k, n), k = min(m, n).
 
-    Eigen-decomposes the small Gram matrices in one gufunc call instead of T Python-level SVD calls;
-    the float64 Gram keeps the squared singular values accurate far below the error budget.
+    Eigen-decomposes the small Gram matrices in one gufunc call per chunk instead of T Python-level SVD
+    calls; the float64 Gram keeps the squared singular values accurate far below the error budget.
     """
-    count, m, n = tiles.shape
-    if count == 1:
+    if len(tiles) == 1:
         u, s, vt = exact_svd(tiles[0])
         return u[None], s[None], vt[None]
+    return gram_tile_svd(tiles)
+
+
+def gram_tile_svd(tiles: np.ndarray) -> Triplets:
+    """`batched_tile_svd`'s eigen path for any number of tiles (one included), a chunk at a time: every
+    tile's result depends on that tile alone, so chunking changes no bit."""
+    count, m, n = tiles.shape
+    k = min(m, n)
+    u = np.empty((count, m, k), np.float32)
+    s = np.empty((count, k), np.float32)
+    vt = np.empty((count, k, n), np.float32)
+    for start in range(0, count, GRAM_CHUNK):
+        stop = min(start + GRAM_CHUNK, count)
+        u[start:stop], s[start:stop], vt[start:stop] = _gram_chunk(tiles[start:stop])
+    return u, s, vt
+
+
+def _gram_chunk(tiles: np.ndarray) -> Triplets:
+    _count, m, n = tiles.shape
     flip = m < n
     a = tiles.transpose(0, 2, 1) if flip else tiles
     a64 = a.astype(np.float64)
     gram = np.matmul(a64.transpose(0, 2, 1), a64)
     lam, v = np.linalg.eigh(gram)
+    del gram
     lam, v = lam[:, ::-1], v[:, :, ::-1]
     s = np.sqrt(np.maximum(lam, 0.0))
     safe = np.where(s > 1e-6 * np.maximum(s[:, :1], 1e-30), s, np.inf)
     u = (np.matmul(a64, v) / safe[:, None, :]).astype(np.float32)
     s32, vt = s.astype(np.float32), np.ascontiguousarray(v.transpose(0, 2, 1)).astype(np.float32)
     if flip:
-        return np.ascontiguousarray(vt.transpose(0, 2, 1)), s32, np.ascontiguousarray(u.transpose(0, 2, 1))
+        return vt.transpose(0, 2, 1), s32, u.transpose(0, 2, 1)
     return u, s32, vt
 
 
@@ -153,6 +175,20 @@ def topk_tile_svd(tiles: np.ndarray, k: int = 4, power: int = 2) -> tuple[Triple
     Returns triplets in `batched_tile_svd`'s shapes (singular values beyond k are 0, vectors 0) and the
     energy left outside the k found triplets per tile (an upper bound on sigma_{k+1}^2)."""
     count, m, n = tiles.shape
+    (u, s, vt), tail = topk_compact(tiles, k, power)
+    k = s.shape[1]
+    full = min(m, n)
+    u_out = np.zeros((count, m, full), np.float32)
+    s_out = np.zeros((count, full), np.float32)
+    vt_out = np.zeros((count, full, n), np.float32)
+    u_out[:, :, :k], s_out[:, :k], vt_out[:, :k, :] = u, s, vt
+    return (u_out, s_out, vt_out), tail
+
+
+def topk_compact(tiles: np.ndarray, k: int = 4, power: int = 2) -> tuple[Triplets, np.ndarray]:
+    """`topk_tile_svd` without the zero padding: U (T, m, k), s (T, k), Vt (T, k, n) and the tail energies.
+    Every tile's result depends on that tile alone (any batch of tiles gives the same bits)."""
+    count, m, n = tiles.shape
     k = min(k, m, n)
     a = tiles.astype(np.float32, copy=False)
     gram = np.matmul(a.transpose(0, 2, 1), a)
@@ -161,15 +197,11 @@ def topk_tile_svd(tiles: np.ndarray, k: int = 4, power: int = 2) -> tuple[Triple
         z = np.matmul(gram, _orthonormalize(z))
     basis = _orthonormalize(z)
     lam, vec = _jacobi_eigh(np.matmul(basis.transpose(0, 2, 1), np.matmul(gram, basis)))
+    del gram, z
     v = np.matmul(basis, vec.astype(np.float32))
     s = np.sqrt(np.maximum(lam, 0.0))
     safe = np.where(s > 1e-6 * np.maximum(s[:, :1], 1e-30), s, np.inf).astype(np.float32)
     u = np.matmul(a, v) / safe[:, None, :]
-    full = min(m, n)
-    u_out = np.zeros((count, m, full), np.float32)
-    s_out = np.zeros((count, full), np.float32)
-    vt_out = np.zeros((count, full, n), np.float32)
-    u_out[:, :, :k], s_out[:, :k], vt_out[:, :k, :] = u, s, v.transpose(0, 2, 1)
     energy = np.einsum("tij,tij->t", a, a, dtype=np.float64)
     tail = np.maximum(energy - np.sum(s.astype(np.float64) ** 2, axis=1), 0.0)
-    return (u_out, s_out, vt_out), tail
+    return (u, s.astype(np.float32), np.ascontiguousarray(v.transpose(0, 2, 1))), tail
