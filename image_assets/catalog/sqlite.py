@@ -68,13 +68,13 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 # index entries, and a whole source-day comes out in order without a sort.
 INDEXES = {  # name -> indexed columns
     "images_source_source_id": "source, source_id",
-    "images_date_source": "date, source",
     "images_date_id": "date DESC, _id",  # `newest` forwards, `oldest` backwards
     "images_source_date_id": "source, date, _id",
     "images_psnr_id": "psnr, _id",  # `lowest-psnr` forwards, `highest-psnr` backwards
     "images_partition_sha": "partition_key, original_sha256",  # also serves partition_key = ? (its prefix)
 }
-OBSOLETE_INDEXES = ("images_partition_key", "images_source_date", "images_psnr")  # redundant or replaced
+# Redundant or replaced; each index costs every write (at 1M documents dropping (date, source) took ~10% off).
+OBSOLETE_INDEXES = ("images_partition_key", "images_source_date", "images_psnr", "images_date_source")
 UNIQUE_INDEXES = frozenset({"images_source_source_id"})
 UPSERT = (
     f"INSERT INTO {TABLE} (_id, {', '.join(COLUMNS)}, doc) VALUES ({', '.join('?' * (len(COLUMNS) + 2))}) "

@@ -327,3 +327,27 @@ def test_cli_migrate_copies_the_old_catalog(tmp_path, monkeypatch, capsys) -> No
         assert new.count() == len(DOCS)
     finally:
         new.close()
+
+
+def test_opening_an_older_catalog_replaces_its_indexes(tmp_path) -> None:
+    """A catalog.db written before the listing indexes existed gets them on open, loses the ones they replace,
+    and keeps its documents."""
+    from image_assets.catalog.sqlite import INDEXES, OBSOLETE_INDEXES
+
+    path = tmp_path / "catalog.db"
+    old = SQLiteCatalog(path)
+    old.upsert(DOCS)
+    with old._writer:
+        for name in INDEXES:
+            if name != "images_source_source_id":
+                old._writer.execute(f"DROP INDEX {name}")
+        for name in OBSOLETE_INDEXES:
+            old._writer.execute(f"CREATE INDEX {name} ON images (date)")
+    old.close()
+    catalog = SQLiteCatalog(path)
+    try:
+        names = {row[0] for row in catalog._writer.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert set(INDEXES) <= names and not names & set(OBSOLETE_INDEXES)
+        assert catalog.count() == len(DOCS)
+    finally:
+        catalog.close()
