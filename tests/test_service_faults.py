@@ -202,7 +202,7 @@ def test_run_retries_the_catalog_step_while_mongodb_is_down(tmp_path, spark_reso
 def test_a_killed_spark_python_worker_costs_a_task_retry(tmp_path, spark_resource, monkeypatch) -> None:
     """SIGKILL of a busy pyspark worker process mid-encode: Spark (local[2,3]) retries its task elsewhere and the
     run still stores and catalogs every photo exactly once."""
-    photos = photo_folder(tmp_path, copies=3)
+    photos = photo_folder(tmp_path, copies=2)
     monkeypatch.setenv("IMGPIPE_LOCAL_SOURCE", str(photos))
     settings = Settings.from_env({"IMGPIPE_HOME": str(tmp_path / "home"), "IMGPIPE_LOCAL_SOURCE": str(photos)})
     store = open_store(settings.storage_url)
