@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -13,7 +12,7 @@ from typing import Any
 
 import requests
 
-from tests.servers import free_port
+from tests.servers import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,36 +25,12 @@ def dagster_dev(env: Mapping[str, str], log_path: Path, timeout: float = 120.0) 
     forbid_in_fast_tier("dagster dev")
     port = free_port()
     dagster = Path(sys.executable).with_name("dagster")
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"dagster dev exited early:\n{log_path.read_text()[-3000:]}")
-                try:
-                    if requests.get(f"{url}/server_info", timeout=2).ok:
-                        break
-                except requests.ConnectionError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"dagster dev did not start:\n{log_path.read_text()[-3000:]}")
-                time.sleep(1)
-            yield url
-        finally:
-            os.killpg(proc.pid, 15)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
+    argv = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"]
+    url = f"http://127.0.0.1:{port}"
+    with serving(
+        argv, url, "/server_info", log_path, "dagster dev", timeout, cwd=ROOT, env={**os.environ, **env}, poll=1
+    ) as served:
+        yield served
 
 
 def graphql(url: str, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:

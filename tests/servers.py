@@ -77,22 +77,40 @@ def mlflow_server(root: Path, timeout: float = 180.0) -> Iterator[str]:
         str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--default-artifact-root", (root / "art").as_uri(),
     ]  # fmt: skip
+    with serving(argv, f"http://127.0.0.1:{port}", "/health", log_path, "mlflow server", timeout, cwd=root) as url:
+        yield url
+
+
+@contextmanager
+def serving(
+    argv: list[str],
+    url: str,
+    probe: str,
+    log_path: Path,
+    name: str,
+    timeout: float,
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    poll: float = 0.5,
+) -> Iterator[str]:
+    """Start `argv` in its own process group, logging to `log_path`; yield `url` once `url + probe` answers OK.
+    On exit the group gets SIGTERM, then SIGKILL after 30 s."""
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited early:\n{log_path.read_text()[-3000:]}")
+                raise RuntimeError(f"{name} exited early:\n{log_path.read_text()[-3000:]}")
             try:
-                if requests.get(f"{url}/health", timeout=2).ok:
+                if requests.get(f"{url}{probe}", timeout=2).ok:
                     break
             except requests.ConnectionError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"mlflow server did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+                raise TimeoutError(f"{name} did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(poll)
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -25,6 +25,18 @@ DAY = dt.date(2026, 11, 21)
 PHOTOS = ["chelsea.png", "coffee.png", "rocket.jpg", "camera.png"]
 
 
+def run_partition(resources: dict, partition_key: str) -> bool:
+    """One run of the four assets. Each run has its own (in-memory) Dagster instance, as two run workers would; what
+    they share is the product's state: object storage, the catalog, MLflow and Spark."""
+    return materialize(
+        IMAGE_ASSETS,
+        partition_key=partition_key,
+        resources=resources,
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    ).success
+
+
 def test_concurrent_runs_of_one_partition(tmp_path, monkeypatch, mongodb_uri, spark_resource) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -39,19 +51,8 @@ def test_concurrent_runs_of_one_partition(tmp_path, monkeypatch, mongodb_uri, sp
     )
     resources = build_resources(settings) | {"spark": spark_resource}
 
-    def run(_: int) -> bool:
-        # Each run has its own (in-memory) Dagster instance, as two run workers would; what they share is
-        # the product's state: object storage, the MongoDB catalog, MLflow and Spark.
-        return materialize(
-            IMAGE_ASSETS,
-            partition_key=f"{DAY}|local",
-            resources=resources,
-            instance=DagsterInstance.ephemeral(),
-            raise_on_error=False,
-        ).success
-
     with ThreadPoolExecutor(max_workers=2) as pool:
-        assert list(pool.map(run, range(2))) == [True, True]
+        assert list(pool.map(lambda _: run_partition(resources, f"{DAY}|local"), range(2))) == [True, True]
 
     store = open_store(settings.storage_url)
     objects = sorted(store.list(layout.partition_prefix(layout.IMAGES, "local", DAY)))
@@ -83,17 +84,8 @@ def test_concurrent_runs_of_two_partitions_share_the_embedded_catalog(tmp_path, 
     settings = Settings.from_env({"IMGPIPE_HOME": str(tmp_path / "home")})
     resources = build_resources(settings) | {"spark": spark_resource}
 
-    def run(day: dt.date) -> bool:
-        return materialize(
-            IMAGE_ASSETS,
-            partition_key=f"{day}|local",
-            resources=resources,
-            instance=DagsterInstance.ephemeral(),
-            raise_on_error=False,
-        ).success
-
     with ThreadPoolExecutor(max_workers=2) as pool:
-        assert list(pool.map(run, days)) == [True, True]
+        assert list(pool.map(lambda day: run_partition(resources, f"{day}|local"), days)) == [True, True]
 
     from image_assets.catalog import open_catalog
 
