@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from image_assets.codec import container, metrics
-from image_assets.codec.decoder import decode, parse
+from image_assets.codec.decoder import check, decode
 from image_assets.codec.encoder import encode_array
 from image_assets.codec.errors import CodecError
 from image_assets.codec.loading import load_image
@@ -114,7 +114,7 @@ def inspect(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> d
     is checked as `decode` checks it, short of rendering; fields a file adds beyond the format are not shown."""
     data = bytes(data)
     version, header, payload = container.read_header(data, max_pixels=max_pixels)
-    parse(data, max_pixels=max_pixels)
+    check(data, max_pixels=max_pixels)
     return {
         **header.extra,
         "format": "svdz",

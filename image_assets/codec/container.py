@@ -1,4 +1,7 @@
-"""The `.svdz` byte layout (see FORMAT.md): fixed prefix, JSON header, zstd payload, CRC32 over both."""
+"""The `.svdz` byte layout (see FORMAT.md): fixed prefix, JSON header, payload, CRC32 over both.
+
+Version 3 (written) codes each plane as one range-coded stream (`entropy.py`); versions 1 and 2 (read only) hold
+one zstd frame of int8 coefficients with int32 escapes."""
 
 from __future__ import annotations
 
@@ -13,11 +16,15 @@ from PIL import Image
 
 from image_assets.codec.errors import CodecError
 from image_assets.codec.header import Header, parse_json, validate
-from image_assets.codec.quant import PlaneCode, PlaneLayout
+from image_assets.codec.entropy import DECODE_OK, PlaneEncoder, decode_plane_ranks, decode_plane_vectors
+from image_assets.codec.quant import PlaneCode, PlaneLayout, band_code
 
 MAGIC = b"SVDZ"
-FORMAT_VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)  # 1: vectors tile-major; 2: index-major (all 1st triplets, then all 2nd, ...)
+FORMAT_VERSION = 3
+# 1: vectors tile-major, zstd; 2: index-major (all 1st triplets, then all 2nd, ...), zstd; 3: DCT-domain vectors,
+# one context-modelled range-coded stream per plane.
+SUPPORTED_VERSIONS = (1, 2, 3)
+ENTROPY_CODER = "range-ctx"  # what v3 writes (recorded with every compression run)
 PREFIX = struct.Struct("<4sBBII")  # magic, version, flags, header length, crc32(header + payload)
 ESCAPE = -128
 DEFAULT_MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)  # Pillow's decompression-bomb limit
@@ -28,7 +35,10 @@ EXPANSION_SLACK = 1 << 16
 # float32, so a hostile step cannot turn the image into inf/NaN.
 MAX_USED_STEP = 1e12
 MIN_TILE = 8  # the encoder's tiles are 16 or the whole plane; smaller ones only make ranks sections huge
-ZSTD_LEVEL = 10  # 12 is 0.4% smaller but 2.6x slower; 19 ~6% smaller but ~20x slower
+# v3 decode work grows with the coefficients the ranks declare; a range coder can make an all-zero vector cost a
+# hundredth of a bit, so a small file could declare billions. Real files stay under ~1,000 per byte (flat tiles).
+MAX_COEFFICIENTS_PER_BYTE = 4096
+COEFFICIENT_SLACK = 1 << 20
 
 
 def index_order(ranks: np.ndarray) -> np.ndarray:
@@ -53,77 +63,44 @@ def _unpack_ints(small: bytes, escapes: bytes) -> np.ndarray:
     return values
 
 
-def write(
-    header: dict[str, Any], layouts: list[PlaneLayout], codes: list[PlaneCode], *, level: int = ZSTD_LEVEL
-) -> bytes:
+def write(header: dict[str, Any], layouts: list[PlaneLayout], codes: list[PlaneCode]) -> bytes:
     """Serialise planes and header (the header gains the plane table and section sizes)."""
-    payload = Payload(layouts, [c.ranks for c in codes], grow=True)
+    payload = Payload(layouts, [c.ranks for c in codes])
     for index, code in enumerate(codes):
         payload.add(index, code)
-    return payload.finish(header, [c.step for c in codes], level=level)
+    return payload.finish(header, [c.step for c in codes])
+
+
+def tiles_per_row(lay: PlaneLayout) -> int:
+    return -(-lay.width // lay.tile_w)
 
 
 class Payload:
-    """A file assembled from codes that arrive a band of tiles at a time (each plane's tiles in order): every
-    quantised vector lands straight in its index-major place (see `index_order`) in one buffer holding the
-    ranks, then the int8 coefficients, then the escapes, compressed in one call at the end (a zstd stream fed
-    in pieces does not always give the same bytes as one call).
+    """A v3 file assembled from codes that arrive a band of tiles at a time, each plane's tiles in order (planes may
+    interleave: each has its own stream). The ranks are coded up front, the vectors as they arrive, so only
+    compressed bytes are held."""
 
-    With `grow`, planes must arrive one after the other and the buffer grows a plane at a time, so an encode
-    that drops its factors as they are written never holds all of both.
-    """
-
-    def __init__(self, layouts: list[PlaneLayout], ranks: list[np.ndarray], *, grow: bool = False) -> None:
+    def __init__(self, layouts: list[PlaneLayout], ranks: list[np.ndarray]) -> None:
         self.layouts = layouts
-        self.ranks = [r.astype(np.int64) for r in ranks]
-        all_ranks = np.concatenate(self.ranks).astype("<u2")
-        self.head = all_ranks.nbytes
-        sizes = [int(r.sum()) * (lay.tile_h + lay.tile_w) for lay, r in zip(layouts, self.ranks, strict=True)]
-        self.starts = [0, *np.cumsum(sizes, dtype=np.int64).tolist()]
-        self.ready = 0 if grow else len(layouts)  # planes with room in `raw`
-        self.raw = np.empty(self.head + (0 if grow else self.starts[-1]), np.uint8)
-        self.raw[: self.head] = all_ranks.view(np.uint8)
-        self.cursors = [_Cursor(r) for r in self.ranks]
-        self.where: list[np.ndarray] = []
-        self.escaped: list[np.ndarray] = []
+        self.streams = [
+            PlaneEncoder(r, tiles_per_row(lay), min(lay.tile_h, lay.tile_w))
+            for lay, r in zip(layouts, ranks, strict=True)
+        ]
+        self.expected = [int(np.asarray(r).size) for r in ranks]
+        self.added = [0] * len(layouts)
 
     def add(self, index: int, code: PlaneCode) -> None:
-        """The next tiles of plane `index`, as `quantize` gives them (rows tile-major)."""
-        if index >= self.ready:
-            if index != self.ready:
-                raise ValueError("a growing payload takes its planes in order")
-            self.raw.resize(self.head + self.starts[index + 1], refcheck=False)  # grows in place when it can
-            self.ready += 1
-        cursor, lay, start = self.cursors[index], self.layouts[index], self.starts[index]
-        rows = cursor.rows(len(code.ranks))
-        qu_size = cursor.n_rows * lay.tile_h
-        small = self.raw[self.head + start : self.head + self.starts[index + 1]].view(np.int8)
-        areas = (
-            (small[:qu_size].reshape(cursor.n_rows, lay.tile_h), start, lay.tile_h, code.qu),
-            (small[qu_size:].reshape(cursor.n_rows, lay.tile_w), start + qu_size, lay.tile_w, code.qv),
-        )
-        for area, first, width, vectors in areas:
-            big = (vectors <= ESCAPE) | (vectors > 127)
-            area[rows] = np.where(big, ESCAPE, vectors)
-            if big.any():
-                row, col = np.nonzero(big)
-                self.where.append(first + rows[row] * width + col)
-                self.escaped.append(vectors[big])
+        """The next tiles of plane `index`, as `quantize` gives them (rows tile-major, DCT domain)."""
+        if not code.dct:
+            raise ValueError("format v3 stores DCT-domain vectors")
+        self.streams[index].add(code.ranks, code.qu, code.qv)
+        self.added[index] += len(code.ranks)
 
-    def finish(self, header: dict[str, Any], steps: list[float], *, level: int = ZSTD_LEVEL) -> bytes:
-        """The file: prefix, header (gaining the plane table and section sizes) and the compressed payload."""
-        if any(cursor.tile != len(cursor.ranks) for cursor in self.cursors):
+    def finish(self, header: dict[str, Any], steps: list[float]) -> bytes:
+        """The file: prefix, header (gaining the plane table and section sizes) and the plane streams."""
+        if self.added != self.expected:
             raise ValueError("a payload finished before every tile was added")
-        raw, self.raw = self.raw, np.empty(0, np.uint8)
-        n_small, n_escape = self.starts[-1], sum(len(e) for e in self.escaped)
-        if n_escape:
-            positions = np.concatenate(self.where)
-            escapes = np.concatenate(self.escaped)[np.argsort(positions, kind="stable")].astype("<i4")
-            del positions
-            raw.resize(self.head + n_small + escapes.nbytes, refcheck=False)
-            raw[self.head + n_small :] = escapes.view(np.uint8)
-            del escapes
-        self.where, self.escaped = [], []
+        streams = [stream.finish() for stream in self.streams]
         header = dict(header)
         header["planes"] = [
             {
@@ -136,35 +113,11 @@ class Payload:
             }
             for lay, step in zip(self.layouts, steps, strict=True)
         ]
-        header["sections"] = [self.head, n_small, 4 * n_escape]
+        header["sections"] = [len(stream) for stream in streams]
         head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-        payload = zstandard.ZstdCompressor(level=level).compress(memoryview(raw))
-        del raw
+        payload = b"".join(streams)
         crc = zlib.crc32(payload, zlib.crc32(head))
         return b"".join((PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(head), crc), head, payload))
-
-
-class _Cursor:
-    """Where the next tiles of one plane go: rows are index-major (triplet 0 of every tile that has one, then
-    triplet 1, ...), tiles in order within an index."""
-
-    def __init__(self, ranks: np.ndarray) -> None:
-        self.ranks = ranks
-        self.n_rows = int(ranks.sum())
-        rmax = int(ranks.max(initial=0))
-        self.columns = np.arange(rmax)
-        holding = np.bincount(ranks, minlength=rmax + 1)[::-1].cumsum()[::-1][1:]  # tiles holding each index
-        self.base = np.concatenate([[0], np.cumsum(holding)[:-1]]).astype(np.int64)  # first row of each index
-        self.seen = np.zeros(rmax, np.int64)  # tiles placed so far holding each index
-        self.tile = 0
-
-    def rows(self, count: int) -> np.ndarray:
-        """The payload rows of the next `count` tiles' triplets, in their tile-major order."""
-        mask = self.columns[None, :] < self.ranks[self.tile : self.tile + count, None]
-        rows = (self.base + self.seen + np.cumsum(mask, axis=0) - 1)[mask]
-        self.seen += mask.sum(axis=0)
-        self.tile += count
-        return rows
 
 
 def read_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, Header, bytes]:
@@ -182,19 +135,88 @@ def read_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[i
     if zlib.crc32(body) != crc:
         raise CodecError("corrupt .svdz file (checksum mismatch)")
     fields = parse_json(bytes(body[:head_len]))
-    return version, validate(fields, max_pixels=max_pixels), bytes(body[head_len:])
+    return version, validate(fields, max_pixels=max_pixels, version=version), bytes(body[head_len:])
 
 
-def read(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, list[PlaneLayout], list[PlaneCode]]:
-    """Parse and validate a whole file; anything wrong is a CodecError, and nothing is allocated beyond what the
-    validated geometry and the file's own size allow."""
+class TileCode:
+    """A plane's code handed out a band of tiles at a time, in order (v1/v2: parsed whole up front)."""
+
+    def __init__(self, code: PlaneCode) -> None:
+        self.ranks = code.ranks
+        self.code = code
+        self.offsets = np.concatenate([[0], np.cumsum(code.ranks)])
+
+    def band(self, first: int, last: int) -> PlaneCode:
+        return band_code(self.code, self.offsets, first, last)
+
+
+class StreamCode:
+    """A v3 plane: ranks decoded up front (the geometry checks need them), vectors decoded a band of tiles at a
+    time as rendering asks for them, so a decode holds one band's coefficients, not the image's."""
+
+    def __init__(self, stream: np.ndarray, lay: PlaneLayout, step: float) -> None:
+        self.stream = stream
+        self.lay = lay
+        self.step = step
+        self.ranks = np.zeros(lay.tiles, np.int64)
+        self.cursor = np.zeros(3, np.int64)
+        self.probs = decode_plane_ranks(stream, lay.tiles, tiles_per_row(lay), min(lay.tile_h, lay.tile_w), self.ranks, self.cursor)
+        self.next_tile = 0
+
+    def band(self, first: int, last: int) -> PlaneCode:
+        if first != self.next_tile:
+            raise ValueError("a v3 plane is decoded band after band, in order")
+        ranks = self.ranks[first:last]
+        rows = int(ranks.sum())
+        qu = np.empty((rows, self.lay.tile_h), np.int32)
+        qv = np.empty((rows, self.lay.tile_w), np.int32)
+        if decode_plane_vectors(self.stream, self.probs, self.cursor, ranks, qu, qv) != DECODE_OK:
+            raise CodecError("corrupt .svdz payload (a vector longer than its tile)")
+        self.next_tile = last
+        return PlaneCode(ranks, qu, qv, self.step, dct=True)
+
+
+PlaneSource = TileCode | StreamCode
+
+
+def read(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, list[PlaneLayout], list[PlaneSource]]:
+    """Parse and validate a file; anything wrong is a CodecError, and nothing is allocated beyond what the
+    validated geometry and the file's own size allow. Version 3 planes decode their vectors lazily (`band`)."""
     version, header, payload = read_header(bytes(data), max_pixels=max_pixels)
     try:
-        return _parse(header, payload, version)
+        if version >= 3:
+            return _parse_v3(header, payload)
+        header, layouts, codes = _parse(header, payload, version)
+        return header, layouts, [TileCode(code) for code in codes]
     except CodecError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, OverflowError, zstandard.ZstdError) as exc:
         raise CodecError(f"corrupt .svdz file ({type(exc).__name__})") from None
+
+
+def _geometry(header: Header) -> list[PlaneLayout]:
+    for plane in header.planes:
+        if plane.tile_h < min(plane.height, MIN_TILE) or plane.tile_w < min(plane.width, MIN_TILE):
+            raise CodecError("corrupt .svdz header (tiles smaller than the format allows)")
+    return [PlaneLayout(p.height, p.width, p.tile_h, p.tile_w, p.weight) for p in header.planes]
+
+
+def _parse_v3(header: Header, payload: bytes) -> tuple[Header, list[PlaneLayout], list[PlaneSource]]:
+    layouts = _geometry(header)
+    if sum(header.sections) != len(payload):
+        raise CodecError("corrupt .svdz header (the plane streams do not add up to the payload)")
+    sources: list[PlaneSource] = []
+    start = 0
+    for lay, plane, size in zip(layouts, header.planes, header.sections, strict=True):
+        stream = np.frombuffer(payload, np.uint8, count=size, offset=start)
+        start += size
+        source = StreamCode(stream, lay, plane.step)
+        if plane.step > MAX_USED_STEP and source.ranks.any():
+            raise CodecError("corrupt .svdz header (a step too large for the coefficients that use it)")
+        if int(source.ranks.sum()) * (lay.tile_h + lay.tile_w) > MAX_COEFFICIENTS_PER_BYTE * size + COEFFICIENT_SLACK:
+            raise CodecError("corrupt .svdz header (more coefficients than a file of this size can hold)")
+        sources.append(source)
+    return header, layouts, sources
 
 
 def _read_exactly(reader: Any, size: int, what: str) -> bytes:
@@ -210,10 +232,7 @@ def _read_exactly(reader: Any, size: int, what: str) -> bytes:
 
 
 def _parse(header: Header, payload: bytes, version: int) -> tuple[Header, list[PlaneLayout], list[PlaneCode]]:
-    layouts = [PlaneLayout(p.height, p.width, p.tile_h, p.tile_w, p.weight) for p in header.planes]
-    for plane in header.planes:
-        if plane.tile_h < min(plane.height, MIN_TILE) or plane.tile_w < min(plane.width, MIN_TILE):
-            raise CodecError("corrupt .svdz header (tiles smaller than the format allows)")
+    layouts = _geometry(header)
     n_ranks, n_small, n_escape = header.sections
     tiles = sum(lay.tiles for lay in layouts)
     if n_ranks != 2 * tiles:

@@ -8,7 +8,7 @@ import numpy as np
 from image_assets.codec import container
 from image_assets.codec.errors import CodecError
 from image_assets.codec.planes import from_planes, plane_shapes, uses_color_transform
-from image_assets.codec.quant import PlaneCode, PlaneLayout, band_code, reconstruct_tiles
+from image_assets.codec.quant import PlaneCode, PlaneLayout, reconstruct_tiles
 from image_assets.codec.tiles import Band, bands, from_tiles
 
 
@@ -48,18 +48,22 @@ def render_channel(plane: np.ndarray, band: Band, out: np.ndarray, channel: int)
 
 
 def render(
-    layouts: list[PlaneLayout], codes: list[PlaneCode], color: str, height: int, width: int, channels: int
+    layouts: list[PlaneLayout],
+    codes: list[container.PlaneSource],
+    color: str,
+    height: int,
+    width: int,
+    channels: int,
 ) -> np.ndarray:
     """Decoded pixels, a band of rows at a time: float32 temporaries scale with a band, not the image, and every
     pixel gets the same arithmetic as rendering the whole image at once."""
     rmax = [int(code.ranks.max(initial=0)) for code in codes]
-    offsets = [np.concatenate([[0], np.cumsum(code.ranks)]) for code in codes]
     out = np.empty((height, width, channels), np.uint8)
     per_channel = not uses_color_transform(color, channels)
     for band in bands(plane_geometry(layouts, color, channels), height, width):
         planes = []
-        for index, (lay, code, offset) in enumerate(zip(layouts, codes, offsets, strict=True)):
-            plane = band_plane(band_code(code, offset, *band.tiles[index]), lay, rmax[index], band.rows[index])
+        for index, (lay, code) in enumerate(zip(layouts, codes, strict=True)):
+            plane = band_plane(code.band(*band.tiles[index]), lay, rmax[index], band.rows[index])
             if per_channel:
                 render_channel(plane, band, out, index)
             else:
@@ -71,13 +75,22 @@ def render(
 
 def parse(
     data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS
-) -> tuple[container.Header, list[PlaneLayout], list[PlaneCode]]:
-    """Everything `decode` checks, short of rendering pixels (what `inspect` runs)."""
+) -> tuple[container.Header, list[PlaneLayout], list[container.PlaneSource]]:
+    """The validated header, plane geometry and codes (v3 vectors still to decode, band by band)."""
     header, layouts, codes = container.read(data, max_pixels=max_pixels)
     shapes = plane_shapes(header.color, header.height, header.width, header.channels)
     if [(lay.height, lay.width) for lay in layouts] != shapes:
         raise CodecError("corrupt .svdz header (plane sizes do not match the image)")
     return header, layouts, codes
+
+
+def check(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> container.Header:
+    """Everything `decode` checks, short of rendering pixels (what `inspect` runs)."""
+    header, layouts, codes = parse(data, max_pixels=max_pixels)
+    for band in bands(plane_geometry(layouts, header.color, header.channels), header.height, header.width):
+        for index, code in enumerate(codes):
+            code.band(*band.tiles[index])
+    return header
 
 
 def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -41,7 +41,6 @@ QUANT_SHARE = 0.1  # rank/energy policies: quantisation may add this fraction of
 MIN_DELTA = 1e-3
 FAST_RANK = 6  # PSNR targets: leading triplets per tile found by batched subspace iteration ...
 REFINE_MARGIN = 0.8  # ... and exact SVDs where a triplet above this fraction of the first step's cut may hide
-SEARCH_LEVEL = 3  # zstd level while searching a byte budget (the final file uses the container's level)
 
 
 @dataclass
@@ -261,7 +260,7 @@ def _fit_bytes(analysis: Analysis, policy: RankPolicy) -> Encoded:
 
     def attempt(delta: float) -> tuple[_Trial, bytes]:
         trial, payload = canvas.written_trial(delta)
-        data = payload.finish(_header(analysis, trial, policy), trial.steps, level=SEARCH_LEVEL)
+        data = payload.finish(_header(analysis, trial, policy), trial.steps)
         analysis.reserve(0)
         return trial, data
 
@@ -279,7 +278,7 @@ def _fit_bytes(analysis: Analysis, policy: RankPolicy) -> Encoded:
             break
     trial, data = best if best is not None else (canvas.trial(hi), b"")
     canvas.pixels(trial)  # rendered before the last write releases the factors a render needs
-    final = _write(analysis, trial, policy, container.ZSTD_LEVEL, release=True)
+    final = _write(analysis, trial, policy, release=True)
     if not data or len(final) <= len(data):
         data = final
     return _encoded(canvas, trial, data)
@@ -300,11 +299,11 @@ def _header(analysis: Analysis, trial: _Trial, policy: RankPolicy) -> dict:
     }
 
 
-def _write(analysis: Analysis, trial: _Trial, policy: RankPolicy, level: int, *, release: bool = False) -> bytes:
+def _write(analysis: Analysis, trial: _Trial, policy: RankPolicy, *, release: bool = False) -> bytes:
     """The file for `trial`, its vectors quantised band by band straight into the payload. With `release`
     (an encode's last write) each band's stored factors are dropped once quantised, while the payload grows
     a plane at a time."""
-    payload = container.Payload(analysis.layouts, trial.ranks, grow=True)
+    payload = container.Payload(analysis.layouts, trial.ranks)
     for index in range(len(analysis.layouts)):
         for band_index in range(len(analysis.bands)):
             code = _band_code(analysis, trial, index, band_index, keep=not release)
@@ -314,7 +313,7 @@ def _write(analysis: Analysis, trial: _Trial, policy: RankPolicy, level: int, *,
             del code
         if release:
             trim_heap()  # the plane's factors, before the payload grows by the next plane
-    return payload.finish(_header(analysis, trial, policy), trial.steps, level=level)
+    return payload.finish(_header(analysis, trial, policy), trial.steps)
 
 
 def trim_heap() -> None:
@@ -336,4 +335,4 @@ def _encoded(canvas: _Canvas, trial: _Trial, data: bytes) -> Encoded:
 
 def _package(canvas: _Canvas, trial: _Trial, policy: RankPolicy) -> Encoded:
     canvas.pixels(trial)  # rendered before the write releases the factors a render needs
-    return _encoded(canvas, trial, _write(canvas.analysis, trial, policy, container.ZSTD_LEVEL, release=True))
+    return _encoded(canvas, trial, _write(canvas.analysis, trial, policy, release=True))

@@ -52,7 +52,7 @@ class Header:
     channels: int
     color: str
     planes: tuple[PlaneHeader, ...]
-    sections: tuple[int, int, int]
+    sections: tuple[int, ...]  # v1/v2: ranks, small and escaped coefficient bytes; v3: each plane's stream bytes
     extra: dict[str, str | float | None]
 
     @property
@@ -120,7 +120,7 @@ def safe_text(value: Any) -> str:
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
-def validate(fields: dict[str, Any], *, max_pixels: int) -> Header:
+def validate(fields: dict[str, Any], *, max_pixels: int, version: int = 3) -> Header:
     """Check every field the decoder uses; geometry against `max_pixels` before anything is allocated."""
     width = _int(fields.get("width"), "width", 1, MAX_SIDE)
     height = _int(fields.get("height"), "height", 1, MAX_SIDE)
@@ -150,8 +150,9 @@ def validate(fields: dict[str, Any], *, max_pixels: int) -> Header:
             )
         )
     sections = fields.get("sections")
-    if not isinstance(sections, list) or len(sections) != 3:
-        raise CodecError("corrupt .svdz header (sections must be a list of three sizes)")
+    count = 3 if version < 3 else len(planes)
+    if not isinstance(sections, list) or len(sections) != count:
+        raise CodecError(f"corrupt .svdz header (sections must be a list of {count} sizes)")
     sizes = tuple(_int(size, "section size", 0, 1 << 40) for size in sections)
     extra: dict[str, str | float | None] = {}
     for key in ("layout", "policy", "encoder"):
@@ -161,4 +162,4 @@ def validate(fields: dict[str, Any], *, max_pixels: int) -> Header:
         extra["psnr"] = _number(fields["psnr"], "psnr", 0.0, 1000.0)
     elif "psnr" in fields:
         extra["psnr"] = None
-    return Header(width, height, channels, color, tuple(planes), (sizes[0], sizes[1], sizes[2]), extra)
+    return Header(width, height, channels, color, tuple(planes), sizes, extra)

@@ -305,7 +305,7 @@ def codec_params(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
     return {
         "layout": layouts.most_common(1)[0][0] if layouts else "",
         "format_version": str(container.FORMAT_VERSION),
-        "entropy_coder": f"zstd-{container.ZSTD_LEVEL}",
+        "entropy_coder": container.ENTROPY_CODER,
         "quantization": "uniform, per-vector step",
     }
 

@@ -124,6 +124,6 @@ def test_codec_params() -> None:
     params = codec_params(rows)
     assert params["layout"] == "ycbcr420/tile16"
     assert params["format_version"] == str(container.FORMAT_VERSION)
-    assert params["entropy_coder"] == f"zstd-{container.ZSTD_LEVEL}"
+    assert params["entropy_coder"] == container.ENTROPY_CODER
     assert params["quantization"]
     assert codec_params([{"status": "codec_error"}])["layout"] == ""
