@@ -74,6 +74,7 @@ dev: setup
 
 bench: setup
 	$(VENV)/python benchmarks/codec.py
+	$(VENV)/python benchmarks/crops.py
 
 # The whole pipeline against the bare codec on the same cores: BENCH_ARGS="--images 240 --rerun --kill-halfway"
 bench-pipeline: setup

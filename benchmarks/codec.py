@@ -1,19 +1,21 @@
 """Benchmark the SVD codec against the reference method, Pillow JPEG and WebP on real photos.
 
-    .venv/bin/python benchmarks/codec.py [--quick]
+    .venv/bin/python benchmarks/codec.py [--quick] [--targets 30,35,40] [--photos DIR_OR_FILE ...]
 
 Everything runs on one BLAS thread. Tables print medians; ratios compare with JPEG/WebP at the same
-PSNR (smallest quality reaching the target) and with the reference method, all measured in this process.
-Writes a rate-distortion plot to benchmarks/results/rate_distortion.png.
+PSNR (smallest quality reaching the target), with Pillow JPEG at quality 90 and with the reference method,
+all measured in this process. A per-stage table times one encode and one decode of each mosaic at 35 dB
+(`image_assets.codec.stages`). Writes a rate-distortion plot to benchmarks/results/rate_distortion.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +25,18 @@ from image_assets.codec import blas_threads, decode, encode
 from image_assets.codec.metrics import psnr, ssim
 from image_assets.codec.svd import randomized_svd
 
+try:
+    from image_assets.codec import stages
+except ImportError:  # a codec from before per-stage timing: the stage table shows totals only
+    stages = None
+
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / "image_assets" / "data" / "photos"
 RESULTS = ROOT / "benchmarks" / "results"
 TARGETS = (30.0, 35.0, 40.0)
+PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+MOSAICS = {"mosaic_1080p": "1080p", "mosaic_12mp": "12 MP"}  # image name -> label in the summary
+STAGE_TARGET = 35.0
 
 
 def skimage_photos() -> list[Path]:
@@ -106,6 +116,10 @@ def matched_quality(pixels: np.ndarray, fmt: str, target: float) -> tuple[int, b
     return hi, best if hi < 100 else pil_encode(pixels, fmt, 100)
 
 
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.0f}" if seconds >= 0.1 else f"{seconds * 1e3:.1f}"
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -137,36 +151,101 @@ def kernel_rate(plane: np.ndarray, rank: int) -> tuple[float, float, float]:
     return flops / seconds / 1e9, sgemm_gflops(m, n, k), seconds
 
 
+def extra_photos(paths: list[Path]) -> list[Path]:
+    """The image files among `paths`, each a file or a directory (its images, not recursive)."""
+    found = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise SystemExit(f"--photos: no such file or directory: {path}")
+    return found
+
+
+def parse_targets(text: str) -> tuple[float, ...]:
+    try:
+        targets = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated PSNR targets in dB, got {text!r}") from None
+    if not targets:
+        raise argparse.ArgumentTypeError("no PSNR target given")
+    return targets
+
+
+@contextlib.contextmanager
+def collect_stages() -> Iterator[dict[str, float]]:
+    """The codec's per-stage times (stage name -> seconds) of the calls inside the block; empty if not instrumented."""
+    if stages is None:
+        yield {}
+        return
+    with stages.collect() as times:
+        yield times
+
+
+def timed_stages(fn: Callable[[], object]) -> tuple[float, dict[str, float], object]:
+    """One call's wall time (own timer), the stage times the codec recorded during it, and its result."""
+    with collect_stages() as times:
+        start = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - start
+        return seconds, dict(times), result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer images and repeats, no 12 MP image")
+    parser.add_argument(
+        "--targets",
+        type=parse_targets,
+        default=TARGETS,
+        metavar="DB,DB,...",
+        help="PSNR targets in dB, comma-separated (default 30,35,40)",
+    )
+    parser.add_argument(
+        "--photos",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="extra photos: an image file (.png/.jpg/.jpeg/.webp) or a directory of them; repeatable",
+    )
     args = parser.parse_args()
     repeat = 1 if args.quick else 3
     photos = {p.stem: load(p) for p in sorted(PHOTOS.glob("*.[pj][pn]g"))}
     if not args.quick:
         photos.update({p.stem: load(p) for p in skimage_photos()})
+    # The mosaics stay made of the bundled photos, so that their timings compare across runs.
     colour = [p for p in photos.values() if p.ndim == 3]
+    for path in extra_photos(args.photos):
+        name, n = path.stem, 1
+        while name in photos or name in MOSAICS:
+            name, n = f"{path.stem}_{n}", n + 1
+        photos[name] = load(path)
     images = dict(photos)
     images["mosaic_1080p"] = mosaic(colour, 1080, 1920)
     if not args.quick:
         images["mosaic_12mp"] = mosaic(colour, 3000, 4000)
     with blas_threads(1):
-        run(images, repeat, args.quick)
+        run(images, repeat, args.targets)
 
 
-def run(images: dict[str, np.ndarray], repeat: int, quick: bool) -> None:
+def run(images: dict[str, np.ndarray], repeat: int, targets: tuple[float, ...]) -> None:
     rows: dict[str, list[list[str]]] = {}
     ratios: dict[tuple[str, float], list[float]] = {}
+    ssim_gaps: dict[tuple[str, float], list[float]] = {}
     speed: dict[str, float] = {}
     rd: dict[str, list[tuple[float, float]]] = {"svd": [], "jpeg": [], "webp": []}
     for name, pixels in images.items():
         h, w = pixels.shape[:2]
         big = h * w > 5_000_000
         reps = 1 if big else repeat
+        label = MOSAICS.get(name)
         print(f"{name} {w}x{h} ...", flush=True)
-        if name == "mosaic_1080p" or (big and not quick):
+        if label is not None:
             seconds, data = timed(lambda p=pixels: reference(p), 1)
-            speed[f"reference {name}"] = seconds
+            speed[f"reference {label}"] = seconds
             out = pil_decode(data)
             rows.setdefault("reference (float64 full SVD, rank 100, PNG)", []).append(
                 [
@@ -177,10 +256,13 @@ def run(images: dict[str, np.ndarray], repeat: int, quick: bool) -> None:
                     f"{ssim(pixels, out):.4f}",
                 ]
             )
-        for target in TARGETS:
+            # The speed target's yardstick: Pillow JPEG at quality 90, whatever PSNR that gives.
+            speed[f"JPEG q90 enc {label}"], _ = timed(lambda p=pixels: pil_encode(p, "JPEG", 90), reps)
+        for target in targets:
             enc_s, data = timed(lambda p=pixels, t=target: encode(p, psnr=t), reps)
             dec_s, out = timed(lambda d=data: decode(d), reps)
             got = psnr(pixels, out)
+            svd_ssim = ssim(pixels, out)
             rows.setdefault(f"svd codec psnr={target:g}", []).append(
                 [
                     name,
@@ -188,7 +270,7 @@ def run(images: dict[str, np.ndarray], repeat: int, quick: bool) -> None:
                     f"{dec_s * 1e3:.1f}",
                     f"{len(data) / (h * w):.3f}",
                     f"{got:.2f}",
-                    f"{ssim(pixels, out):.4f}",
+                    f"{svd_ssim:.4f}",
                 ]
             )
             rd["svd"].append((8 * len(data) / (h * w), got))
@@ -196,24 +278,26 @@ def run(images: dict[str, np.ndarray], repeat: int, quick: bool) -> None:
                 quality, ref = matched_quality(pixels, fmt, target)
                 ref_enc, _ = timed(lambda p=pixels, f=fmt, q=quality: pil_encode(p, f, q), reps)
                 ref_dec, ref_out = timed(lambda d=ref, g=pixels.ndim == 2: pil_decode(d, g), reps)
+                ref_psnr, ref_ssim = psnr(pixels, ref_out), ssim(pixels, ref_out)
                 rows.setdefault(f"{fmt.lower()} matched psnr={target:g}", []).append(
                     [
                         name,
                         f"{ref_enc * 1e3:.1f}",
                         f"{ref_dec * 1e3:.1f}",
                         f"{len(ref) / (h * w):.3f}",
-                        f"{psnr(pixels, ref_out):.2f}",
-                        f"{ssim(pixels, ref_out):.4f}",
+                        f"{ref_psnr:.2f}",
+                        f"{ref_ssim:.4f}",
                         str(quality),
                     ]
                 )
-                rd[fmt.lower()].append((8 * len(ref) / (h * w), psnr(pixels, ref_out)))
-                if name.startswith("mosaic") is False:
+                rd[fmt.lower()].append((8 * len(ref) / (h * w), ref_psnr))
+                if label is None:
                     ratios.setdefault((fmt, target), []).append(len(data) / len(ref))
-                if name == "mosaic_1080p" and target == 35.0:
-                    speed[f"{fmt} enc 1080p"], speed[f"{fmt} dec 1080p"] = ref_enc, ref_dec
-            if name == "mosaic_1080p" and target == 35.0:
-                speed["svd enc 1080p"], speed["svd dec 1080p"] = enc_s, dec_s
+                    ssim_gaps.setdefault((fmt, target), []).append(svd_ssim - ref_ssim)
+                if label is not None and target == 35.0:
+                    speed[f"{fmt} enc {label}"], speed[f"{fmt} dec {label}"] = ref_enc, ref_dec
+            if label is not None and target == 35.0:
+                speed[f"svd enc {label}"], speed[f"svd dec {label}"] = enc_s, dec_s
     head = ["image", "ms", "bytes/px", "PSNR", "SSIM"]
     for title, table in rows.items():
         if title.startswith("reference"):
@@ -222,6 +306,7 @@ def run(images: dict[str, np.ndarray], repeat: int, quick: bool) -> None:
             print_table(title, ["image", "enc ms", "dec ms", "bytes/px", "PSNR", "SSIM"], table)
         else:
             print_table(title, ["image", "enc ms", "dec ms", "bytes/px", "PSNR", "SSIM", "quality"], table)
+    stage_table({MOSAICS[n]: p for n, p in images.items() if n in MOSAICS})
     summary = []
     for (fmt, target), values in sorted(ratios.items()):
         summary.append(
@@ -231,30 +316,26 @@ def run(images: dict[str, np.ndarray], repeat: int, quick: bool) -> None:
                 f"{min(values):.2f}-{max(values):.2f}",
             ]
         )
+    for (fmt, target), values in sorted(ssim_gaps.items()):
+        summary.append(
+            [
+                f"svd SSIM - {fmt} SSIM at {target:g} dB",
+                f"{median(values):+.4f}",
+                f"{min(values):+.4f} to {max(values):+.4f}",
+            ]
+        )
     s = speed
-    summary.append(
-        [
-            "1080p encode: svd / jpeg",
-            f"{s['svd enc 1080p'] / s['JPEG enc 1080p']:.1f}",
-            f"{s['svd enc 1080p'] * 1e3:.0f} ms vs {s['JPEG enc 1080p'] * 1e3:.1f} ms",
-        ]
-    )
-    summary.append(
-        [
-            "1080p decode: svd / jpeg",
-            f"{s['svd dec 1080p'] / s['JPEG dec 1080p']:.1f}",
-            f"{s['svd dec 1080p'] * 1e3:.1f} ms vs {s['JPEG dec 1080p'] * 1e3:.1f} ms",
-        ]
-    )
-    summary.append(
-        [
-            "1080p: reference / svd encode",
-            f"{s['reference mosaic_1080p'] / s['svd enc 1080p']:.1f}",
-            f"{s['reference mosaic_1080p'] * 1e3:.0f} ms vs {s['svd enc 1080p'] * 1e3:.0f} ms",
-        ]
-    )
-    if "reference mosaic_12mp" in s:
-        summary.append(["12 MP reference time", f"{s['reference mosaic_12mp']:.1f} s", ""])
+
+    def ratio(metric: str, num: str, den: str) -> None:
+        if num in s and den in s:
+            summary.append([metric, f"{s[num] / s[den]:.1f}", f"{ms(s[num])} ms vs {ms(s[den])} ms"])
+
+    for label in MOSAICS.values():
+        ratio(f"{label} encode at 35 dB: svd / JPEG matched", f"svd enc {label}", f"JPEG enc {label}")
+        ratio(f"{label} encode at 35 dB: svd / JPEG q90", f"svd enc {label}", f"JPEG q90 enc {label}")
+        ratio(f"{label} decode at 35 dB: svd / JPEG matched", f"svd dec {label}", f"JPEG dec {label}")
+        ratio(f"{label} decode at 35 dB: svd / WEBP matched", f"svd dec {label}", f"WEBP dec {label}")
+        ratio(f"{label}: reference / svd encode at 35 dB", f"reference {label}", f"svd enc {label}")
     big = images.get("mosaic_12mp", images["mosaic_1080p"])
     y = big.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) - 128
     rate, peak, seconds = kernel_rate(y, 100)
@@ -271,6 +352,37 @@ def run(images: dict[str, np.ndarray], repeat: int, quick: bool) -> None:
         summary,
     )
     plot(rd)
+
+
+def stage_table(mosaics: dict[str, np.ndarray]) -> None:
+    """One encode and one decode of each mosaic at 35 dB, split by the stages the codec reports."""
+    columns: dict[str, dict[str, float]] = {}
+    for label, pixels in mosaics.items():
+        print(f"stages {label} ...", flush=True)
+        enc_s, enc_stages, data = timed_stages(lambda p=pixels: encode(p, psnr=STAGE_TARGET))
+        dec_s, dec_stages, _ = timed_stages(lambda d=data: decode(d))
+        col = {f"encode: {k}": v for k, v in enc_stages.items()}
+        col |= {f"decode: {k}": v for k, v in dec_stages.items()}
+        col |= {"encode total": enc_s, "decode total": dec_s, "total": enc_s + dec_s}
+        columns[label] = col
+    totals = ("encode total", "decode total", "total")
+    names = [n for col in columns.values() for n in col if n not in totals]
+    names = list(dict.fromkeys(names))
+    if names:
+        names += list(totals)
+    else:
+        names = ["total"]  # the codec reports no stages (yet)
+    table = []
+    for n in names:
+        cells = [f"{columns[lbl][n] * 1e3:.1f}" if n in columns.get(lbl, {}) else "-" for lbl in MOSAICS.values()]
+        share = " / ".join(f"{col.get(n, 0.0) / col['total']:.0%}" for col in columns.values())
+        table.append([n, *cells, share])
+    shares = " / ".join(columns)
+    print_table(
+        f"encode/decode stages at 1080p and 12 MP, {STAGE_TARGET:g} dB (one encode + one decode; share: {shares})",
+        ["stage", *(f"{lbl} ms" for lbl in MOSAICS.values()), "share of total"],
+        table,
+    )
 
 
 def plot(rd: dict[str, list[tuple[float, float]]]) -> None:
