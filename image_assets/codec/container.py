@@ -14,9 +14,9 @@ import numpy as np
 import zstandard
 from PIL import Image
 
+from image_assets.codec.entropy import DECODE_OK, PlaneEncoder, decode_plane_ranks, decode_plane_vectors
 from image_assets.codec.errors import CodecError
 from image_assets.codec.header import Header, parse_json, validate
-from image_assets.codec.entropy import DECODE_OK, PlaneEncoder, decode_plane_ranks, decode_plane_vectors
 from image_assets.codec.quant import PlaneCode, PlaneLayout, band_code
 
 MAGIC = b"SVDZ"
@@ -160,7 +160,8 @@ class StreamCode:
         self.step = step
         self.ranks = np.zeros(lay.tiles, np.int64)
         self.cursor = np.zeros(3, np.int64)
-        self.probs = decode_plane_ranks(stream, lay.tiles, tiles_per_row(lay), min(lay.tile_h, lay.tile_w), self.ranks, self.cursor)
+        limit = min(lay.tile_h, lay.tile_w)
+        self.probs = decode_plane_ranks(stream, lay.tiles, tiles_per_row(lay), limit, self.ranks, self.cursor)
         self.next_tile = 0
 
     def band(self, first: int, last: int) -> PlaneCode:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from image_assets.codec import container
+from image_assets.codec import container, deblock
 from image_assets.codec.errors import CodecError
 from image_assets.codec.planes import from_planes, plane_shapes, uses_color_transform
 from image_assets.codec.quant import PlaneCode, PlaneLayout, reconstruct_tiles
+from image_assets.codec.stages import stage
 from image_assets.codec.tiles import Band, bands, from_tiles
 
 
@@ -97,4 +98,15 @@ def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> np
     """Decode an `.svdz` file to uint8 HxW or HxWxC; `CodecError` for anything that is not a valid one, including
     images over `max_pixels` (Pillow's limit by default) and files asking for more work than their size allows."""
     header, layouts, codes = parse(data, max_pixels=max_pixels)
-    return render(layouts, codes, header.color, header.height, header.width, header.channels)
+    with stage("decode: planes and colour"):
+        out = render(layouts, codes, header.color, header.height, header.width, header.channels)
+    with stage("decode: deblock"):
+        deblock_tiles(out, layouts, header.deblock)
+    return out
+
+
+def deblock_tiles(pixels: np.ndarray, layouts: list[PlaneLayout], strength: float) -> None:
+    """The v3 deblocking filter over the first plane's tile grid (nothing for whole-plane layouts)."""
+    first = layouts[0]
+    if strength > 0 and (first.tile_h < first.height or first.tile_w < first.width):
+        deblock.apply(pixels, (first.tile_h, first.tile_w), strength)

@@ -17,7 +17,7 @@ import numpy as np
 
 from image_assets.codec import container, metrics
 from image_assets.codec.analysis import Analysis, Layout, analyze, refine
-from image_assets.codec.decoder import band_plane, render_band, render_channel
+from image_assets.codec.decoder import band_plane, deblock_tiles, render_band, render_channel
 from image_assets.codec.errors import CodecError
 from image_assets.codec.planes import PlaneSource, uses_color_transform
 from image_assets.codec.policy import RankPolicy
@@ -30,6 +30,7 @@ from image_assets.codec.selection import (
     plane_steps,
     ranks_for,
     spectrum,
+    step_scales,
 )
 
 TILED = Layout("ycbcr420", 16)
@@ -50,6 +51,16 @@ class Encoded:
     psnr: float
     ranks: tuple[int, ...]
     layout: Layout
+
+
+DEBLOCK = 0.5  # deblocking strength in units of the first plane's step
+
+
+def deblock_strength(analysis: Analysis, trial: _Trial) -> float:
+    """What the header's `deblock` says for this trial: zero unless the first plane is tiled."""
+    first = analysis.layouts[0]
+    tiled = first.tile_h < first.height or first.tile_w < first.width
+    return round(DEBLOCK * trial.steps[0], 6) if tiled and trial.steps else 0.0
 
 
 @dataclass
@@ -125,6 +136,8 @@ class _Canvas:
             if not per_channel:
                 render_band(planes, analysis.layout.color, band, out)
             del planes
+        deblock_tiles(out, analysis.layouts, deblock_strength(analysis, trial))
+        for band in analysis.bands:
             got = out[band.start : band.stop]
             got = got[:, :, 0] if pixels.ndim == 2 else got
             diff = np.subtract(got, pixels[band.start : band.stop], dtype=np.float32).reshape(got.shape[0], -1)
@@ -189,7 +202,10 @@ def _refine_for(analysis: Analysis, target_db: float) -> None:
     delta = REFINE_MARGIN * delta_for_mse(spectrum(analysis), metrics.mse_from_psnr(target_db + AIM_DB))
     refine(
         analysis,
-        [KAPPA * delta * math.sqrt((lay.tile_h + lay.tile_w) / 2.0 / lay.weight) for lay in analysis.layouts],
+        [
+            KAPPA * delta * scale * math.sqrt((lay.tile_h + lay.tile_w) / 2.0 / lay.weight)
+            for lay, scale in zip(analysis.layouts, step_scales(analysis), strict=True)
+        ],
     )
 
 
@@ -296,6 +312,7 @@ def _header(analysis: Analysis, trial: _Trial, policy: RankPolicy) -> dict:
         "policy": policy.describe(),
         "psnr": None if math.isinf(psnr) else round(psnr, 4),
         "encoder": "imgpipe-svd",
+        "deblock": deblock_strength(analysis, trial),
     }
 
 

@@ -27,6 +27,7 @@ MAX_TEXT = 200
 # until nothing is kept (over 1e9 for a grey near 128), and no coefficient uses it. So the header takes any finite
 # positive step, and the container refuses one above container.MAX_USED_STEP only where coefficients use it.
 MAX_STEP = 1.7e308
+MAX_DEBLOCK = 1e4  # strengths past ~300 filter every edge of a uint8 image alike
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Header:
     planes: tuple[PlaneHeader, ...]
     sections: tuple[int, ...]  # v1/v2: ranks, small and escaped coefficient bytes; v3: each plane's stream bytes
     extra: dict[str, str | float | None]
+    deblock: float = 0.0  # v3: strength of the deblocking filter (0: off)
 
     @property
     def pixels(self) -> int:
@@ -162,4 +164,5 @@ def validate(fields: dict[str, Any], *, max_pixels: int, version: int = 3) -> He
         extra["psnr"] = _number(fields["psnr"], "psnr", 0.0, 1000.0)
     elif "psnr" in fields:
         extra["psnr"] = None
-    return Header(width, height, channels, color, tuple(planes), sizes, extra)
+    deblock = _number(fields.get("deblock", 0.0), "deblock", 0.0, MAX_DEBLOCK) if version >= 3 else 0.0
+    return Header(width, height, channels, color, tuple(planes), sizes, extra, deblock)
