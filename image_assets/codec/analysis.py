@@ -18,7 +18,7 @@ import numpy as np
 
 from image_assets.codec.decoder import plane_geometry
 from image_assets.codec.planes import PlaneSource
-from image_assets.codec.quant import PlaneLayout
+from image_assets.codec.quant import PlaneLayout, dct_axis
 from image_assets.codec.svd import Triplets, exact_svd, gram_tile_svd, svd_until, topk_compact, truncated_svd
 from image_assets.codec.tiles import Band, bands, to_tiles
 
@@ -54,11 +54,21 @@ class Factors:
         arrays = (self.u, self.vt, self.exact, self.exact_u, self.exact_vt)
         return sum(a.nbytes for a in arrays if a is not None)
 
-    def merged(self) -> tuple[np.ndarray, np.ndarray]:
-        """(U, Vt) of every tile of the band; as narrow as the top-k factors where no tile is exact."""
+    def kernel_args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(U, Vt, slot, exact U, exact Vt) as `kernels.quantize_tiles` takes them: slot[t] is tile t's row in the
+        exact factors, or -1."""
+        count, m, _k = self.u.shape
+        slot = np.full(count, -1, np.int64)
         if self.exact is None or self.exact_u is None or self.exact_vt is None:
-            return self.u, self.vt
-        return _merge(self.u, self.vt, self.exact, self.exact_u, self.exact_vt)
+            return (
+                self.u,
+                self.vt,
+                slot,
+                np.zeros((0, m, 1), np.float32),
+                np.zeros((0, 1, self.vt.shape[2]), np.float32),
+            )
+        slot[self.exact] = np.arange(self.exact.size)
+        return self.u, self.vt, slot, self.exact_u, self.exact_vt
 
 
 @dataclass
@@ -69,7 +79,6 @@ class PlaneSVD:
     parts: list[Factors | None]
     fast_rank: int | None  # tiles found by `topk_compact` first (None: every tile exactly)
     exact: np.ndarray | None = None  # (T,) bool: fast tiles made exact by `refine`
-    single: bool = False  # the exact tiles of this plane were one tile (solved by gesdd, as one tile always is)
 
 
 @dataclass
@@ -97,15 +106,15 @@ class Analysis:
     def total_energy(self) -> float:
         return float(sum(lay.weight * float(e.sum()) for lay, e in zip(self.layouts, self.energies, strict=True)))
 
-    def factors(self, index: int, band: int, *, keep: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """(U, Vt) of the tiles of plane `index` in band `band`, stored or recomputed (same bits either way); a
+    def part(self, index: int, band: int, *, keep: bool = True) -> Factors:
+        """The factors of the tiles of plane `index` in band `band`, stored or recomputed (same bits either way); a
         recomputed band is kept if the budget has room again (`keep`)."""
         part = self.svds[index].parts[band]
         if part is None:
             part = self._recompute(index, band)
             if keep:
                 self.svds[index].parts[band] = self.keep(part)
-        return part.merged()
+        return part
 
     def reserve(self, nbytes: int) -> None:
         """A search write is about to hold `nbytes` of payload buffers: past the allowance they come out of the
@@ -151,24 +160,24 @@ class Analysis:
         assert plane.exact is not None
         exact = np.flatnonzero(plane.exact[first:last])
         if exact.size == len(tiles):  # every tile exact (noise): the top-k pass would be overwritten
-            u, _s, vt = _exact(tiles, single=plane.single)
+            u, _s, vt = gram_tile_svd(tiles)
             return Factors(*self.prune(index, u, vt, s))
         (u, _s, vt), _tail = topk_compact(tiles, plane.fast_rank)
         u, vt = self.prune(index, u, vt, s)
         if exact.size == 0:
             return Factors(u, vt)
-        exact_u, _s, exact_vt = _exact(tiles[exact], single=plane.single)
+        exact_u, _s, exact_vt = gram_tile_svd(tiles[exact])
         return Factors(u, vt, exact, *self.prune(index, exact_u, exact_vt, s[exact]))
 
     def prune(self, index: int, u: np.ndarray, vt: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Drop the trailing triplets (columns of U, rows of Vt) that no tile of these can keep: a flat or
-        smooth tile keeps 1-3 of its 16, an opaque alpha plane 1. `s`: the tiles' singular values."""
-        if self.floors is None:
-            return u, vt
-        width = int((s >= self.floors[index]).sum(axis=1).max(initial=0))
-        if width >= u.shape[2]:
-            return u, vt
-        return np.ascontiguousarray(u[:, :, :width]), np.ascontiguousarray(vt[:, :width, :])
+        """The factors as stored: trailing triplets (columns of U, rows of Vt) that no tile of these can keep
+        dropped (a flat or smooth tile keeps 1-3 of its 16, an opaque alpha plane 1; `s`: the tiles' singular
+        values), and the vectors in the DCT domain that format v3 stores them in (once here, not per trial)."""
+        if self.floors is not None:
+            width = int((s >= self.floors[index]).sum(axis=1).max(initial=0))
+            if width < u.shape[2]:
+                u, vt = u[:, :, :width], vt[:, :width, :]
+        return dct_axis(u, 1), dct_axis(vt, 2)
 
 
 # For a whole-plane SVD the caller says how many triplets it needs, as a rank or as a test on the
@@ -239,7 +248,7 @@ def _whole_plane(analysis: Analysis, index: int, need: RankNeed) -> tuple[PlaneS
         u, s, vt = svd_until(a, lambda s: check(index, s, float(energy[0])))
     del tiles, a
     # Copies: a truncated SVD returns views that would keep the full U and Vt of an exact SVD alive.
-    part = Factors(np.array(u, order="C")[None], np.array(vt, order="C")[None])
+    part = Factors(dct_axis(u[None], 1), dct_axis(vt[None], 2))
     del u, vt
     analysis.stored += part.nbytes  # one tile per plane: kept whatever the budget (recomputing means a new search)
     return PlaneSVD(s[None], [part], None), energy, np.zeros(1)
@@ -296,37 +305,64 @@ def _groups(analysis: Analysis, index: int) -> list[list[int]]:
     return groups
 
 
-def refine(analysis: Analysis, min_sigma: list[float]) -> None:
+def refine(analysis: Analysis, min_sigma: list[float]) -> int:
     """Exact SVDs, in place, for the tiles of a fast analysis whose last triplet found reaches
-    `min_sigma[plane]`: only there can a further triplet be worth keeping (sigma_{k+1} <= sigma_k)."""
+    `min_sigma[plane]`: only there can a further triplet be worth keeping (sigma_{k+1} <= sigma_k). Tiles made
+    exact by an earlier call are skipped, so the encoder calls it before every trial. Returns how many it made
+    exact."""
     if analysis.tails is None:
-        return
+        return 0
+    refined = 0
     for index, (tail, floor) in enumerate(zip(analysis.tails, min_sigma, strict=True)):
         plane = analysis.svds[index]
         s = plane.s
-        last = int(np.count_nonzero(s.any(axis=0))) - 1
-        todo = np.flatnonzero((s[:, max(last, 0)] >= floor) & (tail > 0))
-        if todo.size == 0 or plane.exact is None:
+        if plane.exact is None or plane.fast_rank is None:
+            continue
+        last = min(plane.fast_rank, s.shape[1]) - 1  # the last triplet the fast pass finds (tiles not yet exact)
+        todo = np.flatnonzero((s[:, last] >= floor) & (tail > 0))  # refined tiles have no tail left
+        if todo.size == 0:
             continue
         plane.exact[todo] = True
-        plane.single = todo.size == 1
+        refined += todo.size
         for band_index, band in enumerate(analysis.bands):
             first, last_tile = band.tiles[index]
             local = todo[np.searchsorted(todo, first) : np.searchsorted(todo, last_tile)] - first
             if local.size == 0:
                 continue
             tiles = analysis.band_tiles(index, band)
-            exact_u, s[first + local], exact_vt = _exact(tiles[local], single=plane.single)
+            exact_u, s[first + local], exact_vt = gram_tile_svd(tiles[local])
             exact_u, exact_vt = analysis.prune(index, exact_u, exact_vt, s[first + local])
             old = plane.parts[band_index]
             if old is None:
                 continue
+            if old.exact is not None and old.exact_u is not None and old.exact_vt is not None:
+                local, exact_u, exact_vt = _join(old.exact, old.exact_u, old.exact_vt, local, exact_u, exact_vt)
             if local.size == last_tile - first:
                 part = Factors(exact_u, exact_vt)
             else:
                 part = Factors(old.u, old.vt, local, exact_u, exact_vt)
             plane.parts[band_index] = analysis.keep(part, replaces=old)
         tail[todo] = 0.0
+    return refined
+
+
+def _join(
+    first: np.ndarray,
+    first_u: np.ndarray,
+    first_vt: np.ndarray,
+    then: np.ndarray,
+    then_u: np.ndarray,
+    then_vt: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact tiles of a band from two refine calls, as one set sorted by tile (narrower factors zero-padded)."""
+    width = max(first_u.shape[2], then_u.shape[2])
+    u = np.zeros((first.size + then.size, first_u.shape[1], width), np.float32)
+    vt = np.zeros((first.size + then.size, width, first_vt.shape[2]), np.float32)
+    u[: first.size, :, : first_u.shape[2]], vt[: first.size, : first_vt.shape[1]] = first_u, first_vt
+    u[first.size :, :, : then_u.shape[2]], vt[first.size :, : then_vt.shape[1]] = then_u, then_vt
+    tiles = np.concatenate([first, then])
+    order = np.argsort(tiles, kind="stable")
+    return tiles[order], u[order], vt[order]
 
 
 def _exact(tiles: np.ndarray, *, single: bool) -> Triplets:
@@ -336,18 +372,3 @@ def _exact(tiles: np.ndarray, *, single: bool) -> Triplets:
         u, s, vt = exact_svd(tiles[0])
         return u[None], s[None], vt[None]
     return gram_tile_svd(tiles)
-
-
-def _merge(
-    u: np.ndarray, vt: np.ndarray, exact: np.ndarray, exact_u: np.ndarray, exact_vt: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Full-width factors of a band: the top-k ones zero-padded, the exact tiles' rows replaced."""
-    count, tile_h, k = u.shape
-    k_exact = exact_u.shape[2]
-    width = max(k, k_exact)
-    full_u = np.zeros((count, tile_h, width), np.float32)
-    full_vt = np.zeros((count, width, vt.shape[2]), np.float32)
-    full_u[:, :, :k], full_vt[:, :k, :] = u, vt
-    full_u[exact, :, :k_exact], full_vt[exact, :k_exact, :] = exact_u, exact_vt
-    full_u[exact, :, k_exact:], full_vt[exact, k_exact:, :] = 0.0, 0.0
-    return full_u, full_vt

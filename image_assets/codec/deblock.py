@@ -18,67 +18,101 @@ from numba import njit
 
 EDGE = 2.0  # jumps below EDGE x strength are filtered
 FLAT = 1.0  # both sides count as smooth when their 3-pixel variation is below FLAT x strength
-RAMP = (4.0 / 9.0, 3.0 / 9.0, 2.0 / 9.0, 1.0 / 9.0)
 
 
 @njit(cache=True, inline="always")
-def _filter_line(line, strength):
-    """`line` holds 8 float values p3 p2 p1 p0 q0 q1 q2 q3 across one edge; filtered in place."""
-    p0, p1, p2 = line[3], line[2], line[1]
-    q0, q1, q2 = line[4], line[5], line[6]
-    slope = 0.5 * ((p0 - p1) + (q1 - q0))
+def _corrections(p3, p2, p1, p0, q0, q1, q2, q3, strength):
+    """Amounts to add to p0, p1, p2, p3 (and subtract from q0..q3) across one edge. Arithmetic only (masks as
+    0/1 factors, no branches), so the loops over lines vectorise."""
+    slope = np.float32(0.5) * ((p0 - p1) + (q1 - q0))
     jump = (q0 - p0) - slope
-    if abs(jump) >= EDGE * strength or jump == 0.0:
-        return
-    if abs(p2 - p0) + abs(q2 - q0) < FLAT * strength:
-        line[3] += jump * (4.0 / 9.0)
-        line[2] += jump * (3.0 / 9.0)
-        line[1] += jump * (2.0 / 9.0)
-        line[0] += jump * (1.0 / 9.0)
-        line[4] -= jump * (4.0 / 9.0)
-        line[5] -= jump * (3.0 / 9.0)
-        line[6] -= jump * (2.0 / 9.0)
-        line[7] -= jump * (1.0 / 9.0)
-    else:
-        limit = 0.5 * strength
-        delta = min(max(0.25 * jump, -limit), limit)
-        line[3] += delta
-        line[4] -= delta
+    edge = np.float32(abs(jump) < np.float32(EDGE) * strength)
+    flat = edge * np.float32(abs(p2 - p0) + abs(q2 - q0) < np.float32(FLAT) * strength)
+    limit = np.float32(0.5) * strength
+    weak = min(max(np.float32(0.25) * jump, -limit), limit) * edge * (np.float32(1.0) - flat)
+    ramp = jump * np.float32(1.0 / 9.0) * flat
+    return np.float32(4.0) * ramp + weak, np.float32(3.0) * ramp, np.float32(2.0) * ramp, ramp
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _store(value):
+    """Round to the nearest integer in 0..255 (halves up)."""
+    return np.uint8(min(max(value, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _filter_lines(lines, count, active, strength):
+    """Filter `count` lines across one edge each: lines[i, j] is pixel i (p3 p2 p1 p0 q0 q1 q2 q3) of line j;
+    `active[j]` is 1, or 0 for a line left alone (alpha)."""
+    for j in range(count):
+        p3, p2, p1, p0 = (
+            np.float32(lines[0, j]),
+            np.float32(lines[1, j]),
+            np.float32(lines[2, j]),
+            np.float32(lines[3, j]),
+        )
+        q0, q1, q2, q3 = (
+            np.float32(lines[4, j]),
+            np.float32(lines[5, j]),
+            np.float32(lines[6, j]),
+            np.float32(lines[7, j]),
+        )
+        d0, d1, d2, d3 = _corrections(p3, p2, p1, p0, q0, q1, q2, q3, strength)
+        on = active[j]
+        d0, d1, d2, d3 = d0 * on, d1 * on, d2 * on, d3 * on
+        lines[0, j], lines[1, j], lines[2, j], lines[3, j] = (
+            _store(p3 + d3),
+            _store(p2 + d2),
+            _store(p1 + d1),
+            _store(p0 + d0),
+        )
+        lines[4, j], lines[5, j], lines[6, j], lines[7, j] = (
+            _store(q0 - d0),
+            _store(q1 - d1),
+            _store(q2 - d2),
+            _store(q3 - d3),
+        )
+
+
+@njit(cache=True, nogil=True)
 def deblock(pixels, channels, grid_h, grid_w, strength):
-    """Filter every tile edge of the first `channels` channels of an HxWxC uint8 image, in place."""
-    height, width = pixels.shape[0], pixels.shape[1]
-    line = np.empty(8, np.float32)
+    """Filter every tile edge of the first `channels` channels of an HxWxC uint8 image, in place: vertical edges
+    (gathered row by row into a line buffer), then horizontal ones (rows are already lines)."""
+    height, width, depth = pixels.shape
     if strength <= 0.0:
         return
-    for x in range(grid_w, width - 3, grid_w):
-        if x < 4:
-            continue
-        for y in range(height):
-            for c in range(channels):
-                for i in range(8):
-                    line[i] = pixels[y, x - 4 + i, c]
-                _filter_line(line, strength)
-                for i in range(8):
-                    pixels[y, x - 4 + i, c] = min(max(np.rint(line[i]), 0.0), 255.0)
-    for y in range(grid_h, height - 3, grid_h):
-        if y < 4:
-            continue
-        for x in range(width):
-            for c in range(channels):
-                for i in range(8):
-                    line[i] = pixels[y - 4 + i, x, c]
-                _filter_line(line, strength)
-                for i in range(8):
-                    pixels[y - 4 + i, x, c] = min(max(np.rint(line[i]), 0.0), 255.0)
+    edges = np.arange(max(grid_w, 4), width - 3, grid_w)
+    lines = np.empty((8, edges.size * depth), np.uint8)
+    active = np.empty(max(edges.size, width) * depth, np.float32)
+    for j in range(active.size):
+        active[j] = np.float32(1.0) if j % depth < channels else np.float32(0.0)
+    for y in range(height):
+        for e in range(edges.size):
+            x = edges[e]
+            for i in range(8):
+                for c in range(depth):
+                    lines[i, e * depth + c] = pixels[y, x - 4 + i, c]
+        _filter_lines(lines, edges.size * depth, active, strength)
+        for e in range(edges.size):
+            x = edges[e]
+            for i in range(8):
+                for c in range(depth):
+                    pixels[y, x - 4 + i, c] = lines[i, e * depth + c]
+    flat = pixels.reshape(height, width * depth)
+    rows = np.empty((8, width * depth), np.uint8)
+    for y in range(max(grid_h, 4), height - 3, grid_h):
+        rows[:, :] = flat[y - 4 : y + 4]
+        _filter_lines(rows, width * depth, active, strength)
+        flat[y - 4 : y + 4] = rows
 
 
 def apply(pixels: np.ndarray, grid: tuple[int, int], strength: float) -> None:
     """Deblock decoded pixels (HxW or HxWxC uint8) in place; alpha is left alone."""
     if strength <= 0:
         return
-    hwc = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    work = pixels if pixels.flags.c_contiguous else np.ascontiguousarray(pixels)
+    hwc = work.reshape(work.shape[0], work.shape[1], -1)
     colour = 3 if hwc.shape[2] >= 3 else 1
     deblock(hwc, colour, grid[0], grid[1], np.float32(strength))
+    if work is not pixels:
+        pixels[...] = work

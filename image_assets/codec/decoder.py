@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from image_assets.codec import container, deblock
+from image_assets.codec import container, deblock, kernels
 from image_assets.codec.errors import CodecError
-from image_assets.codec.planes import from_planes, plane_shapes, uses_color_transform
+from image_assets.codec.planes import YCC_INVERSE, from_planes, plane_shapes, uses_color_transform
 from image_assets.codec.quant import PlaneCode, PlaneLayout, reconstruct_tiles
 from image_assets.codec.stages import stage
 from image_assets.codec.tiles import Band, bands, from_tiles
@@ -27,11 +29,32 @@ def band_plane(code: PlaneCode, layout: PlaneLayout, rmax: int, rows: tuple[int,
     height = rows[1] - rows[0]
     if rmax == 0:
         return np.zeros((height, layout.width), dtype=np.float32)
+    if code.dct:
+        plane = np.empty((height, layout.width), np.float32)
+        basis_h, basis_w = dct_basis(layout.tile_h), dct_basis(layout.tile_w)
+        per_row = -(-layout.width // layout.tile_w)
+        kernels.tiles_to_plane(code.ranks, code.qu, code.qv, code.step, basis_h, basis_w, per_row, plane)
+        return plane
     return from_tiles(reconstruct_tiles(code, rmax, layout.tile_h, layout.tile_w), height, layout.width)
+
+
+@functools.cache
+def dct_basis(n: int) -> np.ndarray:
+    """The DCT-II matrix of length n (cached; read-only)."""
+    basis = kernels.dct_basis(n)
+    basis.flags.writeable = False
+    return basis
+
+
+_INVERSE32 = YCC_INVERSE.astype(np.float32)
+_ADD_LUMA = np.abs(YCC_INVERSE[:, 0] - 1.0) < 1e-12
 
 
 def render_band(planes: list[np.ndarray], color: str, band: Band, out: np.ndarray) -> None:
     """Colour-convert, round and clip one band's planes into rows band.start..band.stop of `out` (uint8 HxWxC)."""
+    if color == "ycbcr420" and out.shape[2] == 3:
+        kernels.ycc420_to_rgb(*planes, _INVERSE32, _ADD_LUMA, out[band.start : band.stop])
+        return
     rgb = from_planes(planes, color, band.stop - band.start, out.shape[1], out.shape[2])
     np.rint(rgb, out=rgb)
     np.clip(rgb, 0, 255, out=rgb)
@@ -64,13 +87,17 @@ def render(
     for band in bands(plane_geometry(layouts, color, channels), height, width):
         planes = []
         for index, (lay, code) in enumerate(zip(layouts, codes, strict=True)):
-            plane = band_plane(code.band(*band.tiles[index]), lay, rmax[index], band.rows[index])
+            with stage("decode: entropy"):
+                tiles = code.band(*band.tiles[index])
+            with stage("decode: tiles"):
+                plane = band_plane(tiles, lay, rmax[index], band.rows[index])
             if per_channel:
                 render_channel(plane, band, out, index)
             else:
                 planes.append(plane)
         if not per_channel:
-            render_band(planes, color, band, out)
+            with stage("decode: colour"):
+                render_band(planes, color, band, out)
     return out[:, :, 0] if channels == 1 else out
 
 
@@ -98,8 +125,7 @@ def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> np
     """Decode an `.svdz` file to uint8 HxW or HxWxC; `CodecError` for anything that is not a valid one, including
     images over `max_pixels` (Pillow's limit by default) and files asking for more work than their size allows."""
     header, layouts, codes = parse(data, max_pixels=max_pixels)
-    with stage("decode: planes and colour"):
-        out = render(layouts, codes, header.color, header.height, header.width, header.channels)
+    out = render(layouts, codes, header.color, header.height, header.width, header.channels)
     with stage("decode: deblock"):
         deblock_tiles(out, layouts, header.deblock)
     return out

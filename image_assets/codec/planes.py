@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from image_assets.codec import kernels
+
 COLOR_MODELS = ("identity", "ycbcr", "ycbcr420")
 
 # JPEG's full-range BT.601 transform, applied to pixels centred at 128 (so chroma is centred at 0).
@@ -17,6 +19,7 @@ YCC_FORWARD = np.array(
     [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float64
 )
 YCC_INVERSE = np.linalg.inv(YCC_FORWARD)
+_FORWARD32 = YCC_FORWARD.astype(np.float32)
 # Squared column norms of the inverse: a unit error in Y, Cb or Cr spreads over R, G and B with these weights.
 YCC_WEIGHTS = (YCC_INVERSE**2).sum(axis=0)
 
@@ -60,11 +63,10 @@ class PlaneSource:
         self.residual = 0.0
         self._stored: dict[int, np.ndarray] = {}
         if self.transform and color == "ycbcr420":
-            for c in (1, 2):
-                full = self._full_rows(c, 0, height)
-                small = downsample2(full)
-                self.residual += self.weights[c] * _subsampling_error(full, small)
-                del full
+            cb, cr = (np.empty(self.shapes[1], np.float32) for _ in range(2))
+            errors = kernels.rgb_to_chroma420(self.pixels, _FORWARD32[1], _FORWARD32[2], cb, cr)
+            for c, small, error in ((1, cb, errors[0]), (2, cr, errors[1])):
+                self.residual += self.weights[c] * error
                 self._stored[c] = small
                 self.weights[c] *= 4.0
 
@@ -80,11 +82,7 @@ class PlaneSource:
         if not self.transform or index >= 3:
             return self.pixels[start:stop, :, index].astype(np.float32) - 128.0
         out = np.empty((stop - start, width), np.float32)
-        step = max(1, MIX_BAND_PIXELS // max(width, 1))
-        for row in range(start, stop, step):
-            end = min(row + step, stop)
-            rgb = [self.pixels[row:end, :, c].astype(np.float32) - np.float32(128.0) for c in range(3)]
-            out[row - start : end - start] = _mix(YCC_FORWARD[index], rgb)
+        kernels.rgb_to_plane_rows(self.pixels, start, stop, _FORWARD32[index], out)
         return out
 
 

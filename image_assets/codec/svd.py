@@ -12,6 +12,8 @@ from collections.abc import Callable
 import numpy as np
 import scipy.linalg as sla
 
+from image_assets.codec import tilesvd
+
 Triplets = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 EXACT_MAX_DIM = 400  # below this (smaller side) gesdd beats the randomized method
@@ -113,61 +115,6 @@ def _gram_chunk(tiles: np.ndarray) -> Triplets:
     return u, s32, vt
 
 
-def _dct_basis(n: int, k: int) -> np.ndarray:
-    """The first k orthonormal DCT-II vectors of length n (n x k): a good start subspace for image tiles."""
-    i, f = np.arange(n)[:, None], np.arange(k)[None, :]
-    b = np.cos(np.pi * (i + 0.5) * f / n)
-    return (b / np.linalg.norm(b, axis=0)).astype(np.float32)
-
-
-def _orthonormalize(z: np.ndarray) -> np.ndarray:
-    """Columns of every (m, k) matrix in a (T, m, k) stack made orthonormal (modified Gram-Schmidt, applied
-    twice for float32 accuracy); a column that is numerically dependent on the previous ones becomes zero."""
-    q = np.zeros_like(z)
-    for j in range(z.shape[2]):
-        v = z[:, :, j].copy()
-        start = np.sqrt(np.einsum("ti,ti->t", v, v))
-        for _ in range(2):
-            for i in range(j):
-                v -= np.einsum("ti,ti->t", q[:, :, i], v)[:, None] * q[:, :, i]
-        norm = np.sqrt(np.einsum("ti,ti->t", v, v))
-        keep = norm > 1e-3 * np.maximum(start, 1e-30)
-        q[:, :, j] = v * np.where(keep, 1.0 / np.where(keep, norm, 1.0), 0.0)[:, None]
-    return q
-
-
-def _jacobi_eigh(c: np.ndarray, sweeps: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Eigen-decomposition of a (T, k, k) stack of small symmetric matrices by cyclic Jacobi, vectorised
-    over T (numpy's eigh makes one LAPACK call per matrix, which dominates for tiny k).
-    Returns eigenvalues (T, k) descending and eigenvectors (T, k, k) as columns."""
-    k = c.shape[1]
-    a = np.ascontiguousarray(c.transpose(1, 2, 0), dtype=np.float64)  # (k, k, T): tiles on the fast axis
-    v = np.zeros_like(a)
-    for i in range(k):
-        v[i, i] = 1.0
-    for _ in range(sweeps):
-        for p in range(k - 1):
-            for q in range(p + 1, k):
-                apq = a[p, q]
-                small = np.abs(apq) <= 1e-300
-                theta = (a[q, q] - a[p, p]) / np.where(small, 1.0, 2.0 * apq)
-                t = np.where(small, 0.0, np.copysign(1.0, theta) / (np.abs(theta) + np.hypot(theta, 1.0)))
-                cos = 1.0 / np.hypot(t, 1.0)
-                sin = t * cos
-                for m in (a, v):
-                    mp, mq = m[:, p].copy(), m[:, q]
-                    m[:, p] = cos * mp - sin * mq
-                    m[:, q] = sin * mp + cos * mq
-                ap, aq = a[p].copy(), a[q]
-                a[p] = cos * ap - sin * aq
-                a[q] = sin * ap + cos * aq
-    lam = np.einsum("iit->ti", a)
-    order = np.argsort(-lam, axis=1)
-    lam = np.take_along_axis(lam, order, axis=1)
-    vec = np.take_along_axis(v.transpose(2, 0, 1), order[:, None, :], axis=2)
-    return lam, vec
-
-
 def topk_tile_svd(tiles: np.ndarray, k: int = 4, power: int = 2) -> tuple[Triplets, np.ndarray]:
     """Leading k triplets of every tile by subspace iteration from a DCT start and a Rayleigh-Ritz step,
     all as batched float32 products (fast for many small tiles, unlike one LAPACK call per tile).
@@ -187,21 +134,6 @@ def topk_tile_svd(tiles: np.ndarray, k: int = 4, power: int = 2) -> tuple[Triple
 
 def topk_compact(tiles: np.ndarray, k: int = 4, power: int = 2) -> tuple[Triplets, np.ndarray]:
     """`topk_tile_svd` without the zero padding: U (T, m, k), s (T, k), Vt (T, k, n) and the tail energies.
-    Every tile's result depends on that tile alone (any batch of tiles gives the same bits)."""
-    count, m, n = tiles.shape
-    k = min(k, m, n)
-    a = tiles.astype(np.float32, copy=False)
-    gram = np.matmul(a.transpose(0, 2, 1), a)
-    z = np.matmul(gram, np.broadcast_to(_dct_basis(n, k), (count, n, k)))
-    for _ in range(power - 1):
-        z = np.matmul(gram, _orthonormalize(z))
-    basis = _orthonormalize(z)
-    lam, vec = _jacobi_eigh(np.matmul(basis.transpose(0, 2, 1), np.matmul(gram, basis)))
-    del gram, z
-    v = np.matmul(basis, vec.astype(np.float32))
-    s = np.sqrt(np.maximum(lam, 0.0))
-    safe = np.where(s > 1e-6 * np.maximum(s[:, :1], 1e-30), s, np.inf).astype(np.float32)
-    u = np.matmul(a, v) / safe[:, None, :]
-    energy = np.einsum("tij,tij->t", a, a, dtype=np.float64)
-    tail = np.maximum(energy - np.sum(s.astype(np.float64) ** 2, axis=1), 0.0)
-    return (u, s.astype(np.float32), np.ascontiguousarray(v.transpose(0, 2, 1))), tail
+    Every tile's result depends on that tile alone (any batch of tiles gives the same bits); compiled, see
+    `tilesvd.py`."""
+    return tilesvd.topk(tiles, k, power)

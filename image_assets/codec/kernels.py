@@ -1,0 +1,225 @@
+"""Compiled (numba) pixel kernels of format v3: tiles from DCT-domain triplets, and YCbCr 4:2:0 to RGB.
+
+numpy pays a pass over memory, and often a temporary, per operation; these loops touch each tile and pixel once.
+They define v3's arithmetic (float32, no fused multiply-add, sequential sums): the encoder renders its trials
+with them, so it measures exactly what decoders produce. The colour kernel repeats numpy's float32 operations in
+the same order as `planes._from_ycc420`, so v1/v2 files decode to the same bits through either.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+def dct_basis(n: int) -> np.ndarray:
+    """Orthonormal DCT-II matrix B (n x n, float32): coefficients q give the vector B.T @ q."""
+    k, i = np.arange(n)[:, None], np.arange(n)[None, :]
+    basis = np.cos(np.pi * (i + 0.5) * k / n) * np.sqrt(2.0 / n)
+    basis[0] /= np.sqrt(2.0)
+    return basis.astype(np.float32)
+
+
+LIMIT = np.float32(1 << 30)  # |coefficient| cap (format v3 codes magnitudes below 2**31)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _accumulate(qu, qv, step, basis_h, basis_w, u, v, acc):
+    """acc += c * (B_h.T qu)(B_w.T qv)^T with c = step / sqrt(|qu| |qv|) (nothing if a vector is 0): one triplet of
+    format v3, in the arithmetic decoders must repeat (float32 products, sums in index order)."""
+    th, tw = basis_h.shape[0], basis_w.shape[0]
+    nu, nv, last_u, last_v = 0.0, 0.0, 0, 0
+    for k in range(th):
+        x = qu[k]
+        if x != 0:
+            nu += float(x) * float(x)
+            last_u = k + 1
+    for k in range(tw):
+        x = qv[k]
+        if x != 0:
+            nv += float(x) * float(x)
+            last_v = k + 1
+    norm = math.sqrt(math.sqrt(nu) * math.sqrt(nv))
+    if norm == 0.0:
+        return
+    c = np.float32(step / norm)
+    u[:] = 0.0
+    for k in range(last_u):
+        coef = np.float32(qu[k]) * c
+        for i in range(th):
+            u[i] += coef * basis_h[k, i]
+    v[:] = 0.0
+    for k in range(last_v):
+        coef = np.float32(qv[k])
+        for i in range(tw):
+            v[i] += coef * basis_w[k, i]
+    for a in range(th):
+        ua = u[a]
+        for b in range(tw):
+            acc[a, b] += ua * v[b]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _store_tile(acc, t, per_row, out):
+    th, tw = acc.shape
+    height, width = out.shape
+    y0, x0 = (t // per_row) * th, (t % per_row) * tw
+    for a in range(min(th, height - y0)):
+        for b in range(min(tw, width - x0)):
+            out[y0 + a, x0 + b] = acc[a, b]
+
+
+@njit(cache=True, nogil=True)
+def tiles_to_plane(ranks, qu, qv, step, basis_h, basis_w, per_row, out):
+    """Render consecutive whole tile rows (their quantised triplets, rows tile-major) into `out`: the plane rows
+    of those tiles, cropped to its shape. Returns the rows used."""
+    th, tw = basis_h.shape[0], basis_w.shape[0]
+    u = np.empty(th, np.float32)
+    v = np.empty(tw, np.float32)
+    acc = np.empty((th, tw), np.float32)
+    row = 0
+    for t in range(ranks.size):
+        acc[:, :] = 0.0
+        for _ in range(ranks[t]):
+            _accumulate(qu[row], qv[row], step, basis_h, basis_w, u, v, acc)
+            row += 1
+        _store_tile(acc, t, per_row, out)
+    return row
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _quantize(u, vt, t, j, sigma, step, qu, qv):
+    """Triplet j of tile t from DCT-domain factors (U (T, m, k), Vt (T, k, n)) as format v3 stores it:
+    round(sigma * vector / step), the pair's sign making qu[0] >= 0. Same arithmetic as `quant.quantize`."""
+    f = np.float32(sigma) / np.float32(step)
+    flip = np.float32(-1.0) if u[t, 0, j] * f < 0 else np.float32(1.0)
+    for i in range(qu.size):
+        x = min(max(u[t, i, j] * f * flip, -LIMIT), LIMIT)
+        qu[i] = np.int32(np.rint(x))
+    for i in range(qv.size):
+        x = min(max(vt[t, j, i] * f * flip, -LIMIT), LIMIT)
+        qv[i] = np.int32(np.rint(x))
+
+
+@njit(cache=True, nogil=True)
+def quantize_tiles(u, vt, s, slot, exact_u, exact_vt, ranks, step, qu_out, qv_out):
+    """The quantised triplets of consecutive tiles (rows tile-major). `slot[t]` >= 0: tile t's factors are row
+    slot[t] of exact_u / exact_vt (tiles refined after the fast pass), else row t of u / vt."""
+    row = 0
+    for t in range(ranks.size):
+        for j in range(ranks[t]):
+            if slot[t] >= 0:
+                _quantize(exact_u, exact_vt, slot[t], j, s[t, j], step, qu_out[row], qv_out[row])
+            else:
+                _quantize(u, vt, t, j, s[t, j], step, qu_out[row], qv_out[row])
+            row += 1
+    return row
+
+
+@njit(cache=True, nogil=True)
+def render_factor_tiles(u, vt, s, slot, exact_u, exact_vt, ranks, step, basis_h, basis_w, per_row, out):
+    """What `quantize_tiles` then `tiles_to_plane` give, without holding the quantised vectors (encoder trials)."""
+    th, tw = basis_h.shape[0], basis_w.shape[0]
+    qu = np.empty(th, np.int32)
+    qv = np.empty(tw, np.int32)
+    uu = np.empty(th, np.float32)
+    vv = np.empty(tw, np.float32)
+    acc = np.empty((th, tw), np.float32)
+    for t in range(ranks.size):
+        acc[:, :] = 0.0
+        for j in range(ranks[t]):
+            if slot[t] >= 0:
+                _quantize(exact_u, exact_vt, slot[t], j, s[t, j], step, qu, qv)
+            else:
+                _quantize(u, vt, t, j, s[t, j], step, qu, qv)
+            _accumulate(qu, qv, step, basis_h, basis_w, uu, vv, acc)
+        _store_tile(acc, t, per_row, out)
+
+
+@njit(cache=True, nogil=True)
+def squared_error(got, want):
+    """Sum of squared differences of two uint8 2-D arrays of one shape (exact: integers in float64)."""
+    total = 0
+    for y in range(got.shape[0]):
+        row = 0  # integer sums vectorise (and a row cannot overflow: 255^2 * 2^31 < 2^63)
+        for x in range(got.shape[1]):
+            d = np.int64(got[y, x]) - np.int64(want[y, x])
+            row += d * d
+        total += row
+    return float(total)
+
+
+@njit(cache=True, nogil=True)
+def ycc420_to_rgb(luma, cb, cr, inverse, add_luma, out):
+    """Rows of RGB uint8 from full-resolution Y and half-resolution Cb, Cr (float32, centred), as
+    `planes._from_ycc420` then rint and clip compute them. `inverse`: YCC_INVERSE as float32; `add_luma[c]`: the
+    Y coefficient of channel c is exactly 1 (numpy adds instead of multiplying)."""
+    height, width = out.shape[0], out.shape[1]
+    half = np.float32(128.0)
+    for y in range(height):
+        y2 = y // 2
+        for x in range(width):
+            x2 = x // 2
+            b = cb[y2, x2]
+            r = cr[y2, x2]
+            lum = luma[y, x]
+            for c in range(3):
+                chroma = b * inverse[c, 1]
+                chroma += inverse[c, 2] * r
+                chroma += half
+                value = lum + chroma if add_luma[c] else lum * inverse[c, 0] + chroma
+                value = np.rint(value)
+                out[y, x, c] = np.uint8(min(max(value, np.float32(0.0)), np.float32(255.0)))
+
+
+@njit(cache=True, nogil=True)
+def rgb_to_plane_rows(pixels, start, stop, coefs, out):
+    """Rows start..stop of one YCbCr plane (centred float32) from uint8 RGB: sum_c coefs[c] * (pixel_c - 128)."""
+    width = pixels.shape[1]
+    c0, c1, c2 = coefs[0], coefs[1], coefs[2]
+    half = np.float32(128.0)
+    for y in range(start, stop):
+        for x in range(width):
+            r = np.float32(pixels[y, x, 0]) - half
+            g = np.float32(pixels[y, x, 1]) - half
+            b = np.float32(pixels[y, x, 2]) - half
+            out[y - start, x] = r * c0 + g * c1 + b * c2
+
+
+@njit(cache=True, nogil=True)
+def rgb_to_chroma420(pixels, cb_coefs, cr_coefs, cb, cr):
+    """Half-resolution Cb and Cr (2x2 box means; odd edges replicate the last row/column, as `downsample2` does)
+    straight from uint8 RGB; returns the squared error of replicating them back, (Cb, Cr) summed separately."""
+    height, width = pixels.shape[0], pixels.shape[1]
+    half = np.float32(128.0)
+    values = np.empty((2, 4), np.float32)
+    err_b, err_r = 0.0, 0.0
+    for y2 in range(cb.shape[0]):
+        for x2 in range(cb.shape[1]):
+            n = 0
+            for dy in range(2):
+                y = min(2 * y2 + dy, height - 1)
+                for dx in range(2):
+                    x = min(2 * x2 + dx, width - 1)
+                    r = np.float32(pixels[y, x, 0]) - half
+                    g = np.float32(pixels[y, x, 1]) - half
+                    b = np.float32(pixels[y, x, 2]) - half
+                    values[0, n] = r * cb_coefs[0] + g * cb_coefs[1] + b * cb_coefs[2]
+                    values[1, n] = r * cr_coefs[0] + g * cr_coefs[1] + b * cr_coefs[2]
+                    n += 1
+            mean_b = (values[0, 0] + values[0, 1] + values[0, 2] + values[0, 3]) * np.float32(0.25)
+            mean_r = (values[1, 0] + values[1, 1] + values[1, 2] + values[1, 3]) * np.float32(0.25)
+            cb[y2, x2] = mean_b
+            cr[y2, x2] = mean_r
+            n = 0
+            for dy in range(2):
+                for dx in range(2):
+                    if 2 * y2 + dy < height and 2 * x2 + dx < width:
+                        db = float(values[0, n] - mean_b)
+                        dr = float(values[1, n] - mean_r)
+                        err_b += db * db
+                        err_r += dr * dr
+                    n += 1
+    return err_b, err_r
