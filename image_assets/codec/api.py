@@ -129,6 +129,7 @@ def inspect(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> d
             {"h": p.height, "w": p.width, "th": p.tile_h, "tw": p.tile_w, "step": p.step} for p in header.planes
         ],
         "sections": list(header.sections),
+        "deblock": header.deblock,
     }
 
 

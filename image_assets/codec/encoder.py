@@ -60,11 +60,17 @@ class Encoded:
 DEBLOCK = 0.5  # deblocking strength in units of the first plane's step
 
 
+MAX_DEBLOCK = 255.0  # past this every step between tiles counts as an artefact already
+
+
 def deblock_strength(analysis: Analysis, trial: _Trial) -> float:
-    """What the header's `deblock` says for this trial: zero unless the first plane is tiled."""
+    """What the header's `deblock` says for this trial: zero unless the first plane is tiled and some tile keeps a
+    triplet (a flat image's step grows without bound and has nothing to filter)."""
     first = analysis.layouts[0]
     tiled = first.tile_h < first.height or first.tile_w < first.width
-    return round(DEBLOCK * trial.steps[0], 6) if tiled and trial.steps else 0.0
+    if not tiled or not trial.steps or not any(r.any() for r in trial.ranks):
+        return 0.0
+    return round(min(DEBLOCK * trial.steps[0], MAX_DEBLOCK), 6)
 
 
 @dataclass

@@ -59,7 +59,8 @@ def _shift_low(low, cache, pending, out, pos):
         carry = low >> 32
         temp = cache
         while True:
-            out[pos] = (temp + carry) & 0xFF
+            if pos < out.size:  # never past the buffer: the caller checks the count instead
+                out[pos] = (temp + carry) & 0xFF
             pos += 1
             temp = 0xFF
             pending -= 1
@@ -280,19 +281,28 @@ class PlaneEncoder:
         self.probs = new_probabilities()
         self.chunks: list[bytes] = []
         ranks = np.ascontiguousarray(ranks, np.int64)
-        out = np.empty(16 + 2 * ranks.size * (limit + 1), np.uint8)
-        self.chunks.append(out[: encode_ranks(self.state, self.probs, ranks, per_row, limit, out)].tobytes())
+        out = self._buffer(16 + ranks.size * (limit + 1))
+        self._keep(out, encode_ranks(self.state, self.probs, ranks, per_row, limit, out))
+
+    def _buffer(self, size: int) -> np.ndarray:
+        """Room for `size` bytes of new output plus the bytes the coder still holds back (a carry may release a
+        run of them into this chunk)."""
+        return np.empty(size + int(self.state[3]) + 8, np.uint8)
+
+    def _keep(self, out: np.ndarray, size: int) -> None:
+        if size > out.size:
+            raise RuntimeError(f"range coder output overflowed its buffer ({size} > {out.size} bytes)")
+        self.chunks.append(out[:size].tobytes())
 
     def add(self, ranks: np.ndarray, qu: np.ndarray, qv: np.ndarray) -> None:
         qu = np.ascontiguousarray(qu, np.int32)
         qv = np.ascontiguousarray(qv, np.int32)
-        out = np.empty(vector_bound(qu, qv), np.uint8)
-        size = encode_vectors(self.state, self.probs, np.ascontiguousarray(ranks, np.int64), qu, qv, out)
-        self.chunks.append(out[:size].tobytes())
+        out = self._buffer(vector_bound(qu, qv))
+        self._keep(out, encode_vectors(self.state, self.probs, np.ascontiguousarray(ranks, np.int64), qu, qv, out))
 
     def finish(self) -> bytes:
-        out = np.empty(16, np.uint8)
-        self.chunks.append(out[: flush(self.state, out)].tobytes())
+        out = self._buffer(16)
+        self._keep(out, flush(self.state, out))
         data = b"".join(self.chunks)
         self.chunks = []
         return data

@@ -29,6 +29,7 @@ import zstandard
 
 from image_assets.codec import CodecError, decode, encode, inspect
 from image_assets.codec.container import MAGIC, PREFIX
+from image_assets.codec.entropy import PlaneEncoder
 
 CORPUS = Path(__file__).with_name("fuzz_corpus")
 SAMPLES = Path(__file__).resolve().parents[2] / "image_assets" / "codec" / "samples"
@@ -56,7 +57,7 @@ def seeds() -> list[bytes]:
     rgb = smooth.clip(0, 255).astype(np.uint8)
     rgba = np.dstack([rgb, rgb[:, :, 0]]).astype(np.uint8)
     files = [encode(rgb, psnr=35), encode(rgb[:, :, 0], psnr=30), encode(rgb, rank=4), encode(rgba, psnr=35)]
-    files += [(SAMPLES / f"v{n}.svdz").read_bytes() for n in (1, 2)]
+    files += [(SAMPLES / f"v{n}.svdz").read_bytes() for n in (1, 2, 3)]
     return files
 
 
@@ -97,9 +98,33 @@ def mutate_field(rng: random.Random, data: bytes) -> bytes:
     return pack(_set(header, path, rng.choice(HOSTILE)), payload, version)
 
 
+def v3_streams(header: dict, rank: int) -> bytes:
+    """Range-coded plane streams giving every tile `rank` (capped by its size) and, since the stream then ends and
+    missing bytes read as zero, all-zero vectors: a few bytes declaring up to billions of coefficients."""
+    streams = []
+    for plane in header["planes"]:
+        per_row = -(-plane["w"] // plane["tw"])
+        tiles = -(-plane["h"] // plane["th"]) * per_row
+        limit = min(plane["th"], plane["tw"])
+        encoder = PlaneEncoder(np.full(tiles, min(rank, limit), np.int64), per_row, limit)
+        streams.append(encoder.finish())
+    header["sections"] = [len(stream) for stream in streams]
+    return b"".join(streams)
+
+
 def mutate_geometry(rng: random.Random, data: bytes) -> bytes:
     """Bigger (or odd) geometry with a ranks section that matches it: zeros compress to almost nothing."""
     version, header, _payload = unpack(data)
+    if version >= 3:
+        scale = rng.choice([2, 16, 256])
+        width, height = min(header["width"] * scale, 1 << 14), min(header["height"] * scale, 1 << 14)
+        header["width"], header["height"] = width, height
+        for plane in header["planes"]:
+            factor = 2 if header["color"] == "ycbcr420" and plane is not header["planes"][0] else 1
+            plane["h"], plane["w"] = -(-height // factor), -(-width // factor)
+            plane["th"], plane["tw"] = min(plane["th"], plane["h"]), min(plane["tw"], plane["w"])
+        payload = v3_streams(header, rng.choice([0, 1, 16, 8192]))
+        return pack(header, payload, version)
     scale = rng.choice([2, 16, 256, 4096])
     width, height = min(header["width"] * scale, 1 << 16), min(header["height"] * scale, 1 << 16)
     header["width"], header["height"] = width, height
@@ -123,6 +148,18 @@ def mutate_geometry(rng: random.Random, data: bytes) -> bytes:
 
 def mutate_payload(rng: random.Random, data: bytes) -> bytes:
     version, header, payload = unpack(data)
+    if version >= 3:  # flip bytes inside the plane streams, or cut one short and say so in the sections
+        raw = bytearray(payload)
+        for _ in range(rng.randint(1, 8)):
+            if raw:
+                raw[rng.randrange(len(raw))] = rng.randrange(256)
+        if rng.random() < 0.3 and header["sections"]:
+            plane = rng.randrange(len(header["sections"]))
+            start = sum(header["sections"][:plane])
+            keep = rng.randrange(header["sections"][plane] + 1)
+            del raw[start + keep : start + header["sections"][plane]]
+            header["sections"][plane] = keep
+        return pack(header, bytes(raw), version)
     raw = bytearray(zstandard.ZstdDecompressor().decompress(payload, max_output_size=1 << 24))
     for _ in range(rng.randint(1, 8)):
         if raw:
@@ -181,8 +218,49 @@ def zstd_frame_declaring(size: int) -> bytes:
 
 
 def attacks() -> dict[str, bytes]:
-    """The review's findings, one file each (see the issue): all must be a CodecError, quickly and cheaply."""
-    _, header, payload = unpack(seeds()[0])
+    """The review's findings, one file each (see the issue): all must be a CodecError, quickly and cheaply. The
+    zstd ones are built on the version 2 sample (v1/v2 files keep being read); `v3_*` on a version 3 file."""
+    return {**_legacy_attacks(), **_v3_attacks()}
+
+
+def _v3_attacks() -> dict[str, bytes]:
+    version, header, payload = unpack(seeds()[0])
+    assert version == 3
+    out = {}
+    bomb = json.loads(json.dumps(header))
+    bomb.update(width=4096, height=4096)
+    for plane in bomb["planes"]:
+        factor = 2 if plane is not bomb["planes"][0] else 1
+        plane.update(h=4096 // factor, w=4096 // factor, th=16, tw=16)
+    out["v3_rank16_zero_vectors_16MP"] = pack(bomb, v3_streams(bomb, 16), version)
+    out["v3_sections_longer_than_payload"] = pack(
+        _set(json.loads(json.dumps(header)), ("sections", 0), 1 << 30), payload, version
+    )
+    out["v3_deblock_nan"] = pack(
+        json.dumps(header, separators=(",", ":")).replace('"deblock":', '"deblock":NaN,"x":'), payload, version
+    )
+    out["v3_deblock_huge"] = pack(_set(json.loads(json.dumps(header)), ("deblock",), 1e300), payload, version)
+    out["v3_random_streams"] = pack(
+        header, bytes(random.Random(7).randrange(256) for _ in range(len(payload))), version
+    )
+    long_vector = json.loads(json.dumps(header))
+    first = long_vector["planes"][0]
+    per_row = -(-first["w"] // first["tw"])
+    tiles = -(-first["h"] // first["th"]) * per_row
+    encoder = PlaneEncoder(np.ones(tiles, np.int64), per_row, 16)
+    wide = np.zeros((tiles, 40), np.int32)
+    wide[:, 39] = 5  # a vector whose last nonzero coefficient lies past its tile
+    encoder.add(np.ones(tiles, np.int64), wide, wide)
+    stream = encoder.finish()
+    rest = payload[header["sections"][0] :]
+    long_vector["sections"][0] = len(stream)
+    out["v3_vector_longer_than_tile"] = pack(long_vector, stream + rest, version)
+    return out
+
+
+def _legacy_attacks() -> dict[str, bytes]:
+    data = (SAMPLES / "v2.svdz").read_bytes()
+    _, header, payload = unpack(data)
     text = json.dumps(header, separators=(",", ":"))
     out = {
         "deep_json": pack("[" * 100_000 + "]" * 100_000, payload),
