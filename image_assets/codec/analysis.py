@@ -78,7 +78,7 @@ class PlaneSVD:
     s: np.ndarray  # (T, k), zero beyond the triplets found
     parts: list[Factors | None]
     fast_rank: int | None  # tiles found by `topk_compact` first (None: every tile exactly)
-    exact: np.ndarray | None = None  # (T,) bool: fast tiles made exact by `refine`
+    found: np.ndarray | None = None  # (T,) triplets found per tile (fast_rank, more after `refine`)
 
 
 @dataclass
@@ -157,17 +157,19 @@ class Analysis:
         if plane.fast_rank is None:
             u, _s, vt = _exact(tiles, single=len(plane.s) == 1)
             return Factors(*self.prune(index, u, vt, s))
-        assert plane.exact is not None
-        exact = np.flatnonzero(plane.exact[first:last])
-        if exact.size == len(tiles):  # every tile exact (noise): the top-k pass would be overwritten
+        assert plane.found is not None
+        found = plane.found[first:last]
+        full = min(tiles.shape[1], tiles.shape[2])
+        if (found >= full).all():  # every tile exact (noise): the top-k pass would be overwritten
             u, _s, vt = gram_tile_svd(tiles)
             return Factors(*self.prune(index, u, vt, s))
         (u, _s, vt), _tail = topk_compact(tiles, plane.fast_rank)
-        u, vt = self.prune(index, u, vt, s)
-        if exact.size == 0:
-            return Factors(u, vt)
-        exact_u, _s, exact_vt = gram_tile_svd(tiles[exact])
-        return Factors(u, vt, exact, *self.prune(index, exact_u, exact_vt, s[exact]))
+        part = Factors(*self.prune(index, u, vt, s))
+        for width in np.unique(found[found > plane.fast_rank]):
+            local = np.flatnonzero(found == width)
+            (wide_u, _s, wide_vt), _tail = _wider(tiles[local], int(width))
+            part = _with_wider(part, local, *self.prune(index, wide_u, wide_vt, s[local]))
+        return part
 
     def prune(self, index: int, u: np.ndarray, vt: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The factors as stored: trailing triplets (columns of U, rows of Vt) that no tile of these can keep
@@ -196,7 +198,8 @@ def analyze(
 ) -> Analysis:
     """SVD every tile of every plane; `source` may pass in the image's planes already set up.
 
-    With `fast_rank`, tiled planes get only their leading `fast_rank` triplets (batched subspace
+    With `fast_rank`, tiled planes get only their leading `fast_rank` triplets (half as many beyond the first
+    plane: chroma and alpha tiles keep one or two at 35 dB) (batched subspace
     iteration); `Analysis.tails` then says which tiles may need more (see `refine`). With `floors` (ranks
     chosen by a step, see `selection.keep_floors`), triplets no step can keep are not stored."""
     source = source if source is not None else PlaneSource(pixels, layout.color)
@@ -222,7 +225,8 @@ def analyze(
         if layout.tile is None:
             plane, energy, tail = _whole_plane(analysis, index, need)
         elif fast_rank is not None and min(lay.tile_h, lay.tile_w) > fast_rank:
-            plane, energy, tail = _fast_plane(analysis, index, fast_rank)
+            rank = fast_rank if index == 0 else max(1, fast_rank // 2)  # chroma and alpha keep fewer triplets
+            plane, energy, tail = _fast_plane(analysis, index, rank)
         else:
             plane, energy, tail = _exact_plane(analysis, index)
         analysis.svds.append(plane)
@@ -286,7 +290,7 @@ def _fast_plane(analysis: Analysis, index: int, fast_rank: int) -> tuple[PlaneSV
             lo, hi = (t - first for t in analysis.bands[b].tiles[index])
             u_band, vt_band = analysis.prune(index, u[lo:hi], vt[lo:hi], s[first + lo : first + hi])
             parts.append(analysis.keep(Factors(u_band.copy(), vt_band.copy())))
-    return PlaneSVD(s, parts, fast_rank, exact=np.zeros(count, bool)), energy, tail
+    return PlaneSVD(s, parts, fast_rank, found=np.full(count, fast_rank, np.int8)), energy, tail
 
 
 TOPK_GROUP_TILES = 2048  # the subspace iteration runs on at least this many tiles at once (its cost is per call)
@@ -305,45 +309,74 @@ def _groups(analysis: Analysis, index: int) -> list[list[int]]:
     return groups
 
 
+REFINE_RANKS = (10,)  # a tile the fast pass cannot settle gets this many triplets first, then all of them
+
+
 def refine(analysis: Analysis, min_sigma: list[float]) -> int:
-    """Exact SVDs, in place, for the tiles of a fast analysis whose last triplet found reaches
-    `min_sigma[plane]`: only there can a further triplet be worth keeping (sigma_{k+1} <= sigma_k). Tiles made
-    exact by an earlier call are skipped, so the encoder calls it before every trial. Returns how many it made
-    exact."""
+    """More triplets, in place, for the tiles of a fast analysis whose last triplet found reaches `min_sigma[plane]`
+    (only there can a further one be worth keeping: sigma_{k+1} <= sigma_k): first REFINE_RANKS of them (subspace
+    iteration, a few microseconds a tile), then, where even the last of those reaches it, all (exact). Tiles
+    already settled are skipped, so the encoder calls it before every trial. Returns how many tiles it widened."""
     if analysis.tails is None:
         return 0
     refined = 0
     for index, (tail, floor) in enumerate(zip(analysis.tails, min_sigma, strict=True)):
         plane = analysis.svds[index]
-        s = plane.s
-        if plane.exact is None or plane.fast_rank is None:
+        if plane.found is None or plane.fast_rank is None:
             continue
-        last = min(plane.fast_rank, s.shape[1]) - 1  # the last triplet the fast pass finds (tiles not yet exact)
-        todo = np.flatnonzero((s[:, last] >= floor) & (tail > 0))  # refined tiles have no tail left
-        if todo.size == 0:
-            continue
-        plane.exact[todo] = True
-        refined += todo.size
+        s, found = plane.s, plane.found
+        full = s.shape[1]
+        widths = sorted({w for w in (*REFINE_RANKS, full) if plane.fast_rank < w <= full})
         for band_index, band in enumerate(analysis.bands):
-            first, last_tile = band.tiles[index]
-            local = todo[np.searchsorted(todo, first) : np.searchsorted(todo, last_tile)] - first
-            if local.size == 0:
+            first, last = band.tiles[index]
+            if _todo(plane, tail, floor, first, last, widths[-1]).size == 0:  # the widest asks the least
                 continue
-            tiles = analysis.band_tiles(index, band)
-            exact_u, s[first + local], exact_vt = gram_tile_svd(tiles[local])
-            exact_u, exact_vt = analysis.prune(index, exact_u, exact_vt, s[first + local])
-            old = plane.parts[band_index]
-            if old is None:
-                continue
-            if old.exact is not None and old.exact_u is not None and old.exact_vt is not None:
-                local, exact_u, exact_vt = _join(old.exact, old.exact_u, old.exact_vt, local, exact_u, exact_vt)
-            if local.size == last_tile - first:
-                part = Factors(exact_u, exact_vt)
-            else:
-                part = Factors(old.u, old.vt, local, exact_u, exact_vt)
-            plane.parts[band_index] = analysis.keep(part, replaces=old)
-        tail[todo] = 0.0
+            tiles = analysis.band_tiles(index, band)  # once per band, for every width
+            for width in widths:
+                local = _todo(plane, tail, floor, first, last, width)
+                if local.size == 0:
+                    continue
+                refined += local.size
+                (wide_u, wide_s, wide_vt), tail[first + local] = _wider(tiles[local], width)
+                s[first + local] = 0.0
+                s[first + local, : wide_s.shape[1]] = wide_s
+                found[first + local] = width
+                wide_u, wide_vt = analysis.prune(index, wide_u, wide_vt, s[first + local])
+                old = plane.parts[band_index]
+                if old is not None:
+                    plane.parts[band_index] = analysis.keep(_with_wider(old, local, wide_u, wide_vt), replaces=old)
     return refined
+
+
+def _todo(plane: PlaneSVD, tail: np.ndarray, floor: float, first: int, last: int, width: int) -> np.ndarray:
+    """Tiles first..last (band-local indices) that need `width` triplets: their last one found reaches `floor`."""
+    assert plane.found is not None
+    found = plane.found[first:last]
+    ends = plane.s[np.arange(first, last), found.astype(np.int64) - 1]
+    need = (found < width) & (ends >= floor) & (tail[first:last] > 0)
+    if width < plane.s.shape[1]:
+        # Energy left for more triplets above the floor than `width` holds: straight to the exact solve instead.
+        need &= tail[first:last] < (width - found + 1) * float(floor) ** 2
+    return np.flatnonzero(need)
+
+
+def _wider(tiles: np.ndarray, width: int) -> tuple[Triplets, np.ndarray]:
+    """The leading `width` triplets of each tile and the energy they leave (all of them, exactly, at full width)."""
+    if width >= min(tiles.shape[1], tiles.shape[2]):
+        return gram_tile_svd(tiles), np.zeros(len(tiles))
+    return topk_compact(tiles, width)
+
+
+def _with_wider(part: Factors, local: np.ndarray, wide_u: np.ndarray, wide_vt: np.ndarray) -> Factors:
+    """`part` with the factors of tiles `local` (band-local, sorted) replaced by wider ones."""
+    if part.exact is not None and part.exact_u is not None and part.exact_vt is not None:
+        keep = ~np.isin(part.exact, local)
+        local, wide_u, wide_vt = _join(
+            part.exact[keep], part.exact_u[keep], part.exact_vt[keep], local, wide_u, wide_vt
+        )
+    if local.size == part.u.shape[0] and wide_u.shape[2] >= part.u.shape[2]:
+        return Factors(wide_u, wide_vt)
+    return Factors(part.u, part.vt, local, wide_u, wide_vt)
 
 
 def _join(

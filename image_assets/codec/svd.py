@@ -68,15 +68,11 @@ def svd_until(a: np.ndarray, enough: Callable[[np.ndarray], bool], start_rank: i
         rank = min(small, rank * 2)
 
 
-GRAM_CHUNK = 256  # tiles per float64 Gram/eigh batch: bounds its temporaries (~3 MB), same results
-
-
 def batched_tile_svd(tiles: np.ndarray) -> Triplets:
     """All triplets of every tile in a (T, m, n) stack: U (T, m, k), s (T, k), Vt (T, k, n), k = min(m, n).
 
-    Eigen-decomposes the small Gram matrices in one gufunc call per chunk instead of T Python-level SVD
-    calls; the float64 Gram keeps the squared singular values accurate far below the error budget.
-    """
+    One LAPACK gesdd for a single tile; many small tiles go through `gram_tile_svd`'s compiled eigen path
+    instead of T Python-level SVD calls."""
     if len(tiles) == 1:
         u, s, vt = exact_svd(tiles[0])
         return u[None], s[None], vt[None]
@@ -84,35 +80,19 @@ def batched_tile_svd(tiles: np.ndarray) -> Triplets:
 
 
 def gram_tile_svd(tiles: np.ndarray) -> Triplets:
-    """`batched_tile_svd`'s eigen path for any number of tiles (one included), a chunk at a time: every
-    tile's result depends on that tile alone, so chunking changes no bit."""
+    """`batched_tile_svd`'s eigen path for any number of tiles (one included): the float64 Gram matrix of each
+    tile, eigen-decomposed by `tilesvd.exact_tiles` (every tile's result depends on that tile alone)."""
     count, m, n = tiles.shape
-    k = min(m, n)
-    u = np.empty((count, m, k), np.float32)
-    s = np.empty((count, k), np.float32)
-    vt = np.empty((count, k, n), np.float32)
-    for start in range(0, count, GRAM_CHUNK):
-        stop = min(start + GRAM_CHUNK, count)
-        u[start:stop], s[start:stop], vt[start:stop] = _gram_chunk(tiles[start:stop])
-    return u, s, vt
-
-
-def _gram_chunk(tiles: np.ndarray) -> Triplets:
-    _count, m, n = tiles.shape
     flip = m < n
-    a = tiles.transpose(0, 2, 1) if flip else tiles
-    a64 = a.astype(np.float64)
-    gram = np.matmul(a64.transpose(0, 2, 1), a64)
-    lam, v = np.linalg.eigh(gram)
-    del gram
-    lam, v = lam[:, ::-1], v[:, :, ::-1]
-    s = np.sqrt(np.maximum(lam, 0.0))
-    safe = np.where(s > 1e-6 * np.maximum(s[:, :1], 1e-30), s, np.inf)
-    u = (np.matmul(a64, v) / safe[:, None, :]).astype(np.float32)
-    s32, vt = s.astype(np.float32), np.ascontiguousarray(v.transpose(0, 2, 1)).astype(np.float32)
+    a = np.ascontiguousarray(tiles.transpose(0, 2, 1) if flip else tiles, dtype=np.float32)
+    rows, cols = a.shape[1], a.shape[2]
+    u = np.empty((count, rows, cols), np.float32)
+    s = np.empty((count, cols), np.float32)
+    vt = np.empty((count, cols, cols), np.float32)
+    tilesvd.exact_tiles(a, u, s, vt)
     if flip:
-        return vt.transpose(0, 2, 1), s32, u.transpose(0, 2, 1)
-    return u, s32, vt
+        return np.ascontiguousarray(vt.transpose(0, 2, 1)), s, np.ascontiguousarray(u.transpose(0, 2, 1))
+    return u, s, vt
 
 
 def topk_tile_svd(tiles: np.ndarray, k: int = 4, power: int = 2) -> tuple[Triplets, np.ndarray]:

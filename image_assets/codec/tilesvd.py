@@ -114,14 +114,15 @@ def topk_tiles(tiles, k, power, start, u_out, s_out, vt_out, tail_out):
     lam = np.empty(k, np.float64)
     for t in range(count):
         a = tiles[t]
-        energy = 0.0
         gram[:, :] = 0.0
         for r in range(m):
             for i in range(n):
                 ari = a[r, i]
-                energy += float(ari) * float(ari)
                 for j in range(n):
                     gram[i, j] += ari * a[r, j]
+        energy = 0.0
+        for i in range(n):
+            energy += float(gram[i, i])
         z[:, :] = start
         for _ in range(power):
             _apply_gram(gram, z, gz, k, n)
@@ -193,3 +194,209 @@ def topk(tiles: np.ndarray, k: int, power: int = 2) -> tuple[tuple[np.ndarray, n
     tail = np.empty(count, np.float64)
     topk_tiles(a, k, power, np.ascontiguousarray(dct_start(n, k).T), u, s, vt, tail)
     return (u, s, vt), tail
+
+
+# --- exact: every triplet of a tile ----------------------------------------------------------------------------
+# Householder tridiagonalisation and the implicit QL method (tred2 / tql2 as in EISPACK and JAMA) on the float64
+# Gram matrix: about a third of what LAPACK through numpy's batched eigh costs on 16 x 16 matrices, where the
+# per-call overhead dominates.
+
+QL_MAX_ITERATIONS = 64
+
+
+@njit(cache=True, nogil=True)
+def _tred2(v, d, e):
+    """Reduce the symmetric matrix in `v` (n x n) to tridiagonal form: diagonal d, subdiagonal e, and the
+    orthogonal transformation accumulated in v."""
+    n = v.shape[0]
+    for j in range(n):
+        d[j] = v[n - 1, j]
+    for i in range(n - 1, 0, -1):
+        scale = 0.0
+        h = 0.0
+        for k in range(i):
+            scale += abs(d[k])
+        if scale == 0.0:
+            e[i] = d[i - 1]
+            for j in range(i):
+                d[j] = v[i - 1, j]
+                v[i, j] = 0.0
+                v[j, i] = 0.0
+        else:
+            for k in range(i):
+                d[k] /= scale
+                h += d[k] * d[k]
+            f = d[i - 1]
+            g = math.sqrt(h)
+            if f > 0:
+                g = -g
+            e[i] = scale * g
+            h = h - f * g
+            d[i - 1] = f - g
+            for j in range(i):
+                e[j] = 0.0
+            for j in range(i):
+                f = d[j]
+                v[j, i] = f
+                g = e[j] + v[j, j] * f
+                for k in range(j + 1, i):
+                    g += v[k, j] * d[k]
+                    e[k] += v[k, j] * f
+                e[j] = g
+            f = 0.0
+            for j in range(i):
+                e[j] /= h
+                f += e[j] * d[j]
+            hh = f / (h + h)
+            for j in range(i):
+                e[j] -= hh * d[j]
+            for j in range(i):
+                f = d[j]
+                g = e[j]
+                for k in range(j, i):
+                    v[k, j] -= f * e[k] + g * d[k]
+                d[j] = v[i - 1, j]
+                v[i, j] = 0.0
+        d[i] = h
+    for i in range(n - 1):
+        v[n - 1, i] = v[i, i]
+        v[i, i] = 1.0
+        h = d[i + 1]
+        if h != 0.0:
+            for k in range(i + 1):
+                d[k] = v[k, i + 1] / h
+            for j in range(i + 1):
+                g = 0.0
+                for k in range(i + 1):
+                    g += v[k, i + 1] * v[k, j]
+                for k in range(i + 1):
+                    v[k, j] -= g * d[k]
+        for k in range(i + 1):
+            v[k, i + 1] = 0.0
+    for j in range(n):
+        d[j] = v[n - 1, j]
+        v[n - 1, j] = 0.0
+    v[n - 1, n - 1] = 1.0
+    e[0] = 0.0
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _tql2(w, d, e):
+    """Eigenvalues (into d) and eigenvectors (rows of w, the transpose of `_tred2`'s v) of the tridiagonal matrix
+    from `_tred2`."""
+    n = w.shape[0]
+    for i in range(1, n):
+        e[i - 1] = e[i]
+    e[n - 1] = 0.0
+    f = 0.0
+    tst1 = 0.0
+    eps = 2.0**-52
+    for l in range(n):  # noqa: E741 - the algorithm's own name
+        tst1 = max(tst1, abs(d[l]) + abs(e[l]))
+        m = l
+        while m < n - 1:
+            if abs(e[m]) <= eps * tst1:
+                break
+            m += 1
+        if m > l:
+            for _ in range(QL_MAX_ITERATIONS):
+                g = d[l]
+                p = (d[l + 1] - g) / (2.0 * e[l])
+                r = math.hypot(p, 1.0)
+                if p < 0:
+                    r = -r
+                d[l] = e[l] / (p + r)
+                d[l + 1] = e[l] * (p + r)
+                dl1 = d[l + 1]
+                h = g - d[l]
+                for i in range(l + 2, n):
+                    d[i] -= h
+                f += h
+                p = d[m]
+                c = 1.0
+                c2 = c
+                c3 = c
+                el1 = e[l + 1]
+                s = 0.0
+                s2 = 0.0
+                for i in range(m - 1, l - 1, -1):
+                    c3 = c2
+                    c2 = c
+                    s2 = s
+                    g = c * e[i]
+                    h = c * p
+                    r = math.hypot(p, e[i])
+                    e[i + 1] = s * r
+                    s = e[i] / r
+                    c = p / r
+                    p = c * d[i] - s * g
+                    d[i + 1] = h + s * (c * g + s * d[i])
+                    for k in range(n):  # rows of the transposed vectors: contiguous, vectorises
+                        h = w[i + 1, k]
+                        w[i + 1, k] = s * w[i, k] + c * h
+                        w[i, k] = c * w[i, k] - s * h
+                p = -s * s2 * c3 * el1 * e[l] / dl1
+                e[l] = s * p
+                d[l] = c * p
+                if abs(e[l]) <= eps * tst1:
+                    break
+        d[l] = d[l] + f
+        e[l] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def symmetric_eigen(a, values, vectors):
+    """Eigen-decomposition of the symmetric float64 matrix `a`: values ascending, vectors as columns (a is kept)."""
+    n = a.shape[0]
+    e = np.empty(n)
+    vectors[:, :] = a
+    _tred2(vectors, values, e)
+    rows = np.ascontiguousarray(vectors.T)
+    _tql2(rows, values, e)
+    vectors[:, :] = rows.T
+    for i in range(n - 1):  # selection sort, ascending, with the vectors
+        k = i
+        for j in range(i + 1, n):
+            if values[j] < values[k]:
+                k = j
+        if k != i:
+            values[i], values[k] = values[k], values[i]
+            for r in range(n):
+                vectors[r, i], vectors[r, k] = vectors[r, k], vectors[r, i]
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def exact_tiles(tiles, u_out, s_out, vt_out):
+    """Every triplet of every (m x n) tile with m >= n, from the eigen-decomposition of its float64 Gram matrix:
+    U (T, m, n), s (T, n) descending, Vt (T, n, n). U columns of (numerically) zero singular values are zero."""
+    count, m, n = tiles.shape
+    gram = np.empty((n, n))
+    a = np.empty((m, n))
+    values = np.empty(n)
+    vectors = np.empty((n, n))
+    rows = np.empty((n, n))
+    for t in range(count):
+        a[:, :] = tiles[t]
+        gram[:, :] = 0.0
+        for r in range(m):
+            for i in range(n):
+                ari = a[r, i]
+                for j in range(n):
+                    gram[i, j] += ari * a[r, j]
+        symmetric_eigen(gram, values, vectors)
+        rows[:, :] = vectors.T
+        top = math.sqrt(max(values[n - 1], 0.0))
+        for j in range(n):
+            col = n - 1 - j
+            sigma = math.sqrt(max(values[col], 0.0))
+            s_out[t, j] = sigma
+            for i in range(n):
+                vt_out[t, j, i] = rows[col, i]
+            keep = sigma > 1e-6 * max(top, 1e-30)
+            inv = 1.0 / sigma if keep else 0.0
+            for r in range(m):
+                acc = 0.0
+                if keep:
+                    for i in range(n):
+                        acc += a[r, i] * rows[col, i]
+                u_out[t, r, j] = acc * inv
