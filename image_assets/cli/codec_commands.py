@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     policy.add_argument("--max-bytes", type=int, metavar="N", help="best quality within N bytes per file")
     compress.add_argument("--jobs", type=int, default=1, metavar="N", help="images encoded in parallel")
     compress.add_argument(
+        "--threads", type=int, default=1, metavar="N", help="threads for each image's encode (for a few large images)"
+    )
+    compress.add_argument(
         "--max-pixels", type=int, default=89_478_485, metavar="N", help="refuse larger images (default 89478485)"
     )
     compress.add_argument("--drop-alpha", action="store_true", help="discard transparency")
@@ -80,7 +83,9 @@ def _targets(files: list[Path], out_dir: Path) -> list[Path]:
     return targets
 
 
-def _compress_one(source: Path, target: Path, policy, max_pixels: int | None, keep_alpha: bool) -> Outcome:
+def _compress_one(
+    source: Path, target: Path, policy, max_pixels: int | None, keep_alpha: bool, threads: int = 1
+) -> Outcome:
     from image_assets.codec import CodecError, compress_image
 
     try:
@@ -88,7 +93,7 @@ def _compress_one(source: Path, target: Path, policy, max_pixels: int | None, ke
     except OSError as exc:
         return Outcome(source, error=f"cannot read: {exc.strerror or exc}")
     try:
-        result = compress_image(data, policy, max_pixels=max_pixels, keep_alpha=keep_alpha)
+        result = compress_image(data, policy, max_pixels=max_pixels, keep_alpha=keep_alpha, threads=threads)
     except CodecError as exc:
         return Outcome(source, bytes_in=len(data), error=str(exc))
     target.write_bytes(result.data)
@@ -107,6 +112,8 @@ def compress_command(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
+    if args.threads < 1:
+        raise UserError("--threads must be at least 1")
     files = _collect(args.inputs)
     if not files:
         raise UserError("no image files found in the inputs")
@@ -115,7 +122,9 @@ def compress_command(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     start = time.perf_counter()
     outcomes: list[Outcome] = []
-    job_args = [(f, t, policy, args.max_pixels, not args.drop_alpha) for f, t in zip(files, targets, strict=True)]
+    job_args = [
+        (f, t, policy, args.max_pixels, not args.drop_alpha, args.threads) for f, t in zip(files, targets, strict=True)
+    ]
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("compressing", total=len(files))
         if args.jobs == 1:

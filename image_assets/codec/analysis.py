@@ -11,6 +11,7 @@ tile's SVD depends on that tile alone, so a recomputed band has exactly the bits
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,8 +21,10 @@ from image_assets.codec.decoder import plane_geometry
 from image_assets.codec.planes import PlaneSource
 from image_assets.codec.quant import PlaneLayout, dct_axis
 from image_assets.codec.svd import Triplets, exact_svd, gram_tile_svd, svd_until, topk_compact, truncated_svd
+from image_assets.codec.threads import parallel_map
 from image_assets.codec.tiles import Band, bands, to_tiles
 
+_BOOKKEEPING = threading.Lock()  # the factor budget, when bands are computed on several threads (`codec_threads`)
 STORE_BYTES_PER_PIXEL = 13  # factors kept between trials: a 4:2:0 image needs at most 12 (flat: every tile exact)
 PAYLOAD_BYTES_PER_PIXEL = 2  # how far a search's payload buffers may go past that before factors make room
 STORE_MIN_BYTES = 1 << 22  # small images always keep theirs
@@ -129,19 +132,21 @@ class Analysis:
 
     def release(self, index: int, band: int) -> None:
         """Forget a band's stored factors (the final write needs each band once)."""
-        part = self.svds[index].parts[band]
-        if part is not None:
-            self.stored -= part.nbytes
-            self.svds[index].parts[band] = None
+        with _BOOKKEEPING:
+            part = self.svds[index].parts[band]
+            if part is not None:
+                self.stored -= part.nbytes
+                self.svds[index].parts[band] = None
 
     def keep(self, part: Factors, replaces: Factors | None = None) -> Factors | None:
         """`part` if the budget has room for it (in place of `replaces`), else None: recompute when needed."""
-        freed = replaces.nbytes if replaces is not None else 0
-        if self.stored - freed + part.nbytes > self.budget - self.reserved:
-            self.stored -= freed
-            return None
-        self.stored += part.nbytes - freed
-        return part
+        with _BOOKKEEPING:
+            freed = replaces.nbytes if replaces is not None else 0
+            if self.stored - freed + part.nbytes > self.budget - self.reserved:
+                self.stored -= freed
+                return None
+            self.stored += part.nbytes - freed
+            return part
 
     def band_tiles(self, index: int, band: Band) -> np.ndarray:
         assert self.source is not None
@@ -279,17 +284,24 @@ def _fast_plane(analysis: Analysis, index: int, fast_rank: int) -> tuple[PlaneSV
     s = np.zeros((count, min(lay.tile_h, lay.tile_w)), np.float32)
     energy, tail = np.empty(count), np.empty(count)
     parts: list[Factors | None] = []
-    for group in _groups(analysis, index):
+
+    def solve(group: list[int]) -> list[Factors | None]:
+        """One group of bands (threads take whole groups: their tiles, sums and factors are disjoint)."""
         first, last = analysis.bands[group[0]].tiles[index][0], analysis.bands[group[-1]].tiles[index][1]
         tiles = np.concatenate([analysis.band_tiles(index, analysis.bands[b]) for b in group])
         energy[first:last] = np.einsum("tij,tij->t", tiles, tiles, dtype=np.float64)
         (u, s_fast, vt), tail[first:last] = topk_compact(tiles, fast_rank)
         del tiles
         s[first:last, : s_fast.shape[1]] = s_fast
+        out = []
         for b in group:
             lo, hi = (t - first for t in analysis.bands[b].tiles[index])
             u_band, vt_band = analysis.prune(index, u[lo:hi], vt[lo:hi], s[first + lo : first + hi])
-            parts.append(analysis.keep(Factors(u_band.copy(), vt_band.copy())))
+            out.append(analysis.keep(Factors(u_band.copy(), vt_band.copy())))
+        return out
+
+    for group_parts in parallel_map(solve, _groups(analysis, index)):
+        parts.extend(group_parts)
     return PlaneSVD(s, parts, fast_rank, found=np.full(count, fast_rank, np.int8)), energy, tail
 
 
@@ -324,19 +336,27 @@ def refine(analysis: Analysis, min_sigma: list[float]) -> int:
         plane = analysis.svds[index]
         if plane.found is None or plane.fast_rank is None:
             continue
-        s, found = plane.s, plane.found
-        full = s.shape[1]
+        full = plane.s.shape[1]
         widths = sorted({w for w in (*REFINE_RANKS, full) if plane.fast_rank < w <= full})
-        for band_index, band in enumerate(analysis.bands):
-            first, last = band.tiles[index]
-            if _todo(plane, tail, floor, first, last, widths[-1]).size == 0:  # the widest asks the least
-                continue
-            tiles = analysis.band_tiles(index, band)  # once per band, for every width
+
+        def widen(
+            band_index: int,
+            plane: PlaneSVD = plane,
+            tail: np.ndarray = tail,
+            floor: float = floor,
+            index: int = index,
+            widths: list[int] = widths,
+        ) -> int:
+            """One band's tiles (threads take whole bands: their tiles, sums and factors are disjoint)."""
+            first, last = analysis.bands[band_index].tiles[index]
+            s, found, count = plane.s, plane.found, 0
+            assert found is not None
+            tiles = analysis.band_tiles(index, analysis.bands[band_index])  # once per band, for every width
             for width in widths:
                 local = _todo(plane, tail, floor, first, last, width)
                 if local.size == 0:
                     continue
-                refined += local.size
+                count += local.size
                 (wide_u, wide_s, wide_vt), tail[first + local] = _wider(tiles[local], width)
                 s[first + local] = 0.0
                 s[first + local, : wide_s.shape[1]] = wide_s
@@ -345,6 +365,12 @@ def refine(analysis: Analysis, min_sigma: list[float]) -> int:
                 old = plane.parts[band_index]
                 if old is not None:
                     plane.parts[band_index] = analysis.keep(_with_wider(old, local, wide_u, wide_vt), replaces=old)
+            return count
+
+        busy = [  # the widest width asks the least, so its list holds every band with work
+            b for b, band in enumerate(analysis.bands) if _todo(plane, tail, floor, *band.tiles[index], widths[-1]).size
+        ]
+        refined += sum(parallel_map(widen, busy))
     return refined
 
 

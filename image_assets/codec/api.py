@@ -14,7 +14,7 @@ from image_assets.codec.encoder import encode_array
 from image_assets.codec.errors import CodecError
 from image_assets.codec.loading import load_image
 from image_assets.codec.policy import RankPolicy
-from image_assets.codec.threads import blas_threads
+from image_assets.codec.threads import blas_threads, codec_threads
 
 SVDZ_SUFFIX = ".svdz"
 
@@ -57,11 +57,11 @@ def check_pixels(pixels: np.ndarray) -> np.ndarray:
 def encode_pixels(pixels: np.ndarray, policy: RankPolicy, *, threads: int | None = 1) -> EncodeResult:
     """Encode pixels; PSNR, SSIM (`metrics.fast_ssim`) and bits per pixel are measured on the decoded result.
 
-    `threads` caps BLAS threads for the encode (1 by default: parallelism comes from running many
-    images at once); None leaves the process setting alone.
+    `threads` is how many threads the encode may use, for its compiled kernels and BLAS (1 by default:
+    parallelism comes from running many images at once); None leaves the BLAS setting alone and uses one.
     """
     arr = check_pixels(pixels)
-    with blas_threads(threads):
+    with blas_threads(threads), codec_threads(threads):
         start = time.perf_counter()
         out = encode_array(arr, policy)
         seconds = time.perf_counter() - start

@@ -94,7 +94,7 @@ class Payload:
         if not code.dct:
             raise ValueError("format v3 stores DCT-domain vectors")
         self.streams[index].add(code.ranks, code.qu, code.qv)
-        self.added[index] += len(code.ranks)
+        self.added[index] += len(code.ranks)  # each plane's own slot: planes may be added from different threads
 
     def finish(self, header: dict[str, Any], steps: list[float]) -> bytes:
         """The file: prefix, header (gaining the plane table and section sizes) and the plane streams."""

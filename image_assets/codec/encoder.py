@@ -33,6 +33,7 @@ from image_assets.codec.selection import (
     step_scales,
 )
 from image_assets.codec.stages import stage
+from image_assets.codec.threads import parallel_map
 
 TILED = Layout("ycbcr420", 16)
 CLASSIC = Layout("identity", None)  # per-channel whole-image SVD: what "rank" and "energy" mean
@@ -134,7 +135,10 @@ class _Canvas:
         analysis, out = self.analysis, self.buffer
         pixels = analysis.pixels
         per_channel = not uses_color_transform(analysis.layout.color, out.shape[2])
-        for band_index, band in enumerate(analysis.bands):
+
+        def band_pixels(band_index: int) -> None:
+            """One band's rows of the canvas (threads take whole bands: their rows are disjoint)."""
+            band = analysis.bands[band_index]
             planes = []
             for index, lay in enumerate(analysis.layouts):
                 if payload is not None:
@@ -151,7 +155,12 @@ class _Canvas:
                 del plane
             if not per_channel:
                 render_band(planes, analysis.layout.color, band, out)
-            del planes
+
+        if payload is not None:  # a payload takes each plane's bands in order
+            for band_index in range(len(analysis.bands)):
+                band_pixels(band_index)
+        else:
+            parallel_map(band_pixels, range(len(analysis.bands)))
         deblock_tiles(out, analysis.layouts, deblock_strength(analysis, trial))
         self.latest = trial
         return metrics.mse(out if pixels.ndim == 3 else out[:, :, 0], pixels)
@@ -391,7 +400,9 @@ def _write(analysis: Analysis, trial: _Trial, policy: RankPolicy, *, release: bo
     (an encode's last write) each band's stored factors are dropped once quantised, while the payload grows
     a plane at a time."""
     payload = container.Payload(analysis.layouts, trial.ranks)
-    for index in range(len(analysis.layouts)):
+
+    def plane_stream(index: int) -> None:
+        """One plane's stream (threads take whole planes: each has its own coder)."""
         for band_index in range(len(analysis.bands)):
             code = _band_code(analysis, trial, index, band_index, keep=not release)
             if release:
@@ -400,6 +411,8 @@ def _write(analysis: Analysis, trial: _Trial, policy: RankPolicy, *, release: bo
             del code
         if release:
             trim_heap()  # the plane's factors, before the payload grows by the next plane
+
+    parallel_map(plane_stream, range(len(analysis.layouts)))
     return payload.finish(_header(analysis, trial, policy), trial.steps)
 
 

@@ -186,7 +186,7 @@ def _bucket(k):
     return 0 if k == 0 else (1 if k == 1 else (2 if k < 4 else (3 if k < 8 else 4)))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def encode_ranks(state, probs, ranks, per_row, limit, out):
     """Code every tile's rank (at most `limit`); returns bytes written to `out`."""
     low, rng, cache, pending = state[0], state[1], state[2], state[3]
@@ -229,7 +229,7 @@ def _put_vector(low, rng, cache, pending, out, pos, probs, vec, side, jb):
     return low, rng, cache, pending, pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def encode_vectors(state, probs, ranks, qu, qv, out):
     """Code the qu and qv rows of consecutive tiles (`ranks` of those tiles, rows tile-major)."""
     low, rng, cache, pending = state[0], state[1], state[2], state[3]
@@ -245,7 +245,7 @@ def encode_vectors(state, probs, ranks, qu, qv, out):
     return pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def flush(state, out):
     low, rng, cache, pending = state[0], state[1], state[2], state[3]
     pos = 0
@@ -255,7 +255,7 @@ def flush(state, out):
     return pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def vector_bound(qu, qv):
     """Bytes the coded rows can take at most: each binary decision costs under 8 bits (probabilities stay
     above 31/4096), and a vector makes at most 3 + 2 * bit length decisions per coefficient plus its L."""
@@ -311,7 +311,7 @@ class PlaneEncoder:
 # --- decoding -----------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _start(data):
     code = 0
     for i in range(5):
@@ -319,7 +319,7 @@ def _start(data):
     return code, MASK32, 5
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def decode_plane_ranks(data, count, per_row, limit, ranks, cursor):
     """Fill `ranks` (count tiles); `cursor` gets the coder state to resume from. Returns a DECODE_* code."""
     code, rng, pos = _start(data)
@@ -363,7 +363,7 @@ def _get_vector(code, rng, data, pos, probs, vec, side, jb):
     return code, rng, pos, True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def decode_plane_vectors(data, probs, cursor, ranks, qu, qv):
     """Fill qu and qv (rows tile-major) after `decode_plane_ranks`. Returns a DECODE_* code."""
     code, rng, pos = cursor[0], cursor[1], cursor[2]
