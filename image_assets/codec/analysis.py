@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from image_assets.codec import kernels
 from image_assets.codec.decoder import plane_geometry
 from image_assets.codec.planes import PlaneSource
 from image_assets.codec.quant import PlaneLayout, dct_axis
@@ -153,6 +154,16 @@ class Analysis:
         lay = self.layouts[index]
         first, last = band.rows[index]
         return to_tiles(self.source.rows(index, first, last), lay.tile_h, lay.tile_w)
+
+    def tiles_at(self, index: int, band: Band, local: np.ndarray) -> np.ndarray:
+        """`band_tiles(index, band)[local]` without cutting up the rest of the band (the same values)."""
+        assert self.source is not None
+        lay = self.layouts[index]
+        first, last = band.rows[index]
+        rows = np.ascontiguousarray(self.source.rows(index, first, last), dtype=np.float32)
+        out = np.empty((local.size, lay.tile_h, lay.tile_w), np.float32)
+        kernels.gather_tiles(rows, lay.tile_h, lay.tile_w, -(-lay.width // lay.tile_w), local.astype(np.int64), out)
+        return out
 
     def _recompute(self, index: int, band_index: int) -> Factors:
         plane, band = self.svds[index], self.bands[band_index]
@@ -351,13 +362,13 @@ def refine(analysis: Analysis, min_sigma: list[float]) -> int:
             first, last = analysis.bands[band_index].tiles[index]
             s, found, count = plane.s, plane.found, 0
             assert found is not None
-            tiles = analysis.band_tiles(index, analysis.bands[band_index])  # once per band, for every width
             for width in widths:
                 local = _todo(plane, tail, floor, first, last, width)
                 if local.size == 0:
                     continue
                 count += local.size
-                (wide_u, wide_s, wide_vt), tail[first + local] = _wider(tiles[local], width)
+                tiles = analysis.tiles_at(index, analysis.bands[band_index], local)
+                (wide_u, wide_s, wide_vt), tail[first + local] = _wider(tiles, width)
                 s[first + local] = 0.0
                 s[first + local, : wide_s.shape[1]] = wide_s
                 found[first + local] = width

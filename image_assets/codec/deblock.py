@@ -42,36 +42,21 @@ def _store(value):
 
 @njit(cache=True, nogil=True, inline="always")
 def _filter_lines(lines, count, active, strength):
-    """Filter `count` lines across one edge each: lines[i, j] is pixel i (p3 p2 p1 p0 q0 q1 q2 q3) of line j;
-    `active[j]` is 1, or 0 for a line left alone (alpha)."""
+    """Filter `count` lines across one edge each, in place: lines[i, j] (float32) is pixel i (p3 p2 p1 p0 q0 q1 q2
+    q3) of line j; `active[j]` is 1, or 0 for a line left alone (alpha). Float arithmetic only, so it vectorises."""
     for j in range(count):
-        p3, p2, p1, p0 = (
-            np.float32(lines[0, j]),
-            np.float32(lines[1, j]),
-            np.float32(lines[2, j]),
-            np.float32(lines[3, j]),
-        )
-        q0, q1, q2, q3 = (
-            np.float32(lines[4, j]),
-            np.float32(lines[5, j]),
-            np.float32(lines[6, j]),
-            np.float32(lines[7, j]),
-        )
+        p3, p2, p1, p0 = lines[0, j], lines[1, j], lines[2, j], lines[3, j]
+        q0, q1, q2, q3 = lines[4, j], lines[5, j], lines[6, j], lines[7, j]
         d0, d1, d2, d3 = _corrections(p3, p2, p1, p0, q0, q1, q2, q3, strength)
         on = active[j]
-        d0, d1, d2, d3 = d0 * on, d1 * on, d2 * on, d3 * on
-        lines[0, j], lines[1, j], lines[2, j], lines[3, j] = (
-            _store(p3 + d3),
-            _store(p2 + d2),
-            _store(p1 + d1),
-            _store(p0 + d0),
-        )
-        lines[4, j], lines[5, j], lines[6, j], lines[7, j] = (
-            _store(q0 - d0),
-            _store(q1 - d1),
-            _store(q2 - d2),
-            _store(q3 - d3),
-        )
+        lines[0, j] = p3 + d3 * on
+        lines[1, j] = p2 + d2 * on
+        lines[2, j] = p1 + d1 * on
+        lines[3, j] = p0 + d0 * on
+        lines[4, j] = q0 - d0 * on
+        lines[5, j] = q1 - d1 * on
+        lines[6, j] = q2 - d2 * on
+        lines[7, j] = q3 - d3 * on
 
 
 @njit(cache=True, nogil=True)
@@ -82,10 +67,10 @@ def deblock(pixels, channels, grid_h, grid_w, strength):
     if strength <= 0.0:
         return
     edges = np.arange(max(grid_w, 4), width - 3, grid_w)
-    lines = np.empty((8, edges.size * depth), np.uint8)
     active = np.empty(max(edges.size, width) * depth, np.float32)
     for j in range(active.size):
         active[j] = np.float32(1.0) if j % depth < channels else np.float32(0.0)
+    lines = np.empty((8, edges.size * depth), np.float32)
     for y in range(height):
         for e in range(edges.size):
             x = edges[e]
@@ -97,13 +82,17 @@ def deblock(pixels, channels, grid_h, grid_w, strength):
             x = edges[e]
             for i in range(8):
                 for c in range(depth):
-                    pixels[y, x - 4 + i, c] = lines[i, e * depth + c]
+                    pixels[y, x - 4 + i, c] = _store(lines[i, e * depth + c])
     flat = pixels.reshape(height, width * depth)
-    rows = np.empty((8, width * depth), np.uint8)
+    rows = np.empty((8, width * depth), np.float32)
     for y in range(max(grid_h, 4), height - 3, grid_h):
-        rows[:, :] = flat[y - 4 : y + 4]
+        for i in range(8):
+            for j in range(width * depth):
+                rows[i, j] = flat[y - 4 + i, j]
         _filter_lines(rows, width * depth, active, strength)
-        flat[y - 4 : y + 4] = rows
+        for i in range(8):
+            for j in range(width * depth):
+                flat[y - 4 + i, j] = _store(rows[i, j])
 
 
 def apply(pixels: np.ndarray, grid: tuple[int, int], strength: float) -> None:

@@ -45,7 +45,7 @@ MIN_DELTA = 1e-3
 FAST_RANK = 6  # PSNR targets: leading triplets per tile found by batched subspace iteration ...
 # ... and exact SVDs, before each trial, where its step could keep a triplet beyond them (`_refine_at`); the closed-form
 # prediction first refines where REFINE_MARGIN times its step could, for at most PREDICTION_ROUNDS rounds.
-REFINE_MARGIN = 0.9
+REFINE_MARGIN = 1.0
 # The closed form charges every kept coefficient step^2 / 12, but most DCT-domain coefficients are far below a step
 # (their error is their own square), and the deblocking filter removes some error too: the first trial lands
 # 0.5-2 dB above the goal on photos (median 1.4). Asking the prediction for this much more error centres it.

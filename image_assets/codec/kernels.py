@@ -152,26 +152,32 @@ def squared_error(got, want):
 
 
 @njit(cache=True, nogil=True)
-def ycc420_to_rgb(luma, cb, cr, inverse, add_luma, out):
+def ycc420_to_rgb(luma, cb, cr, inverse, out):
     """Rows of RGB uint8 from full-resolution Y and half-resolution Cb, Cr (float32, centred), as
-    `planes._from_ycc420` then rint and clip compute them. `inverse`: YCC_INVERSE as float32; `add_luma[c]`: the
-    Y coefficient of channel c is exactly 1 (numpy adds instead of multiplying)."""
+    `planes._from_ycc420` then rint and clip compute them (float32, same order; a luma coefficient of exactly 1
+    multiplies exactly, so it matches numpy's add there). `inverse`: YCC_INVERSE as float32. Chroma terms are
+    widened once per row pair and each channel is a contiguous pass, so the loops vectorise."""
     height, width = out.shape[0], out.shape[1]
     half = np.float32(128.0)
-    for y in range(height):
-        y2 = y // 2
-        for x in range(width):
-            x2 = x // 2
-            b = cb[y2, x2]
-            r = cr[y2, x2]
-            lum = luma[y, x]
-            for c in range(3):
-                chroma = b * inverse[c, 1]
-                chroma += inverse[c, 2] * r
+    wide = np.empty((3, 2 * cb.shape[1]), np.float32)
+    value = np.empty(width, np.float32)
+    for y2 in range(cb.shape[0]):
+        for c in range(3):
+            m1, m2 = inverse[c, 1], inverse[c, 2]
+            for x2 in range(cb.shape[1]):
+                chroma = cb[y2, x2] * m1
+                chroma += m2 * cr[y2, x2]
                 chroma += half
-                value = lum + chroma if add_luma[c] else lum * inverse[c, 0] + chroma
-                value = np.rint(value)
-                out[y, x, c] = np.uint8(min(max(value, np.float32(0.0)), np.float32(255.0)))
+                wide[c, 2 * x2] = chroma
+                wide[c, 2 * x2 + 1] = chroma
+        for y in range(2 * y2, min(2 * y2 + 2, height)):
+            for c in range(3):
+                m0 = inverse[c, 0]
+                for x in range(width):
+                    v = np.rint(luma[y, x] * m0 + wide[c, x])
+                    value[x] = min(max(v, np.float32(0.0)), np.float32(255.0))
+                for x in range(width):
+                    out[y, x, c] = np.uint8(value[x])
 
 
 @njit(cache=True, nogil=True)
@@ -223,3 +229,17 @@ def rgb_to_chroma420(pixels, cb_coefs, cr_coefs, cb, cr):
                         err_r += dr * dr
                     n += 1
     return err_b, err_r
+
+
+@njit(cache=True, nogil=True)
+def gather_tiles(rows, th, tw, per_row, wanted, out):
+    """Tiles `wanted` (indices within these whole tile rows) of a plane's rows, edge-padded as `tiles.to_tiles`
+    pads them: only the tiles a refinement needs, not the band's."""
+    height, width = rows.shape
+    for n in range(wanted.size):
+        t = wanted[n]
+        y0, x0 = (t // per_row) * th, (t % per_row) * tw
+        for a in range(th):
+            y = min(y0 + a, height - 1)
+            for b in range(tw):
+                out[n, a, b] = rows[y, min(x0 + b, width - 1)]
