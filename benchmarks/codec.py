@@ -361,8 +361,8 @@ def stage_table(mosaics: dict[str, np.ndarray]) -> None:
         print(f"stages {label} ...", flush=True)
         enc_s, enc_stages, data = timed_stages(lambda p=pixels: encode(p, psnr=STAGE_TARGET))
         dec_s, dec_stages, _ = timed_stages(lambda d=data: decode(d))
-        col = {f"encode: {k}": v for k, v in enc_stages.items()}
-        col |= {f"decode: {k}": v for k, v in dec_stages.items()}
+        col = {k if k.startswith("encode: ") else f"encode: {k}": v for k, v in enc_stages.items()}
+        col |= {k if k.startswith("decode: ") else f"decode: {k}": v for k, v in dec_stages.items()}
         col |= {"encode total": enc_s, "decode total": dec_s, "total": enc_s + dec_s}
         columns[label] = col
     totals = ("encode total", "decode total", "total")

@@ -52,7 +52,8 @@ _INVERSE32 = YCC_INVERSE.astype(np.float32)
 def render_band(planes: list[np.ndarray], color: str, band: Band, out: np.ndarray) -> None:
     """Colour-convert, round and clip one band's planes into rows band.start..band.stop of `out` (uint8 HxWxC)."""
     if color == "ycbcr420" and out.shape[2] == 3:
-        kernels.ycc420_to_rgb(*planes, _INVERSE32, out[band.start : band.stop])
+        luma, cb, cr = planes
+        kernels.ycc420_to_rgb(luma, cb, cr, _INVERSE32, out[band.start : band.stop])
         return
     rgb = from_planes(planes, color, band.stop - band.start, out.shape[1], out.shape[2])
     np.rint(rgb, out=rgb)
