@@ -127,12 +127,13 @@ def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> np
     header, layouts, codes = parse(data, max_pixels=max_pixels)
     out = render(layouts, codes, header.color, header.height, header.width, header.channels)
     with stage("decode: deblock"):
-        deblock_tiles(out, layouts, header.deblock)
+        deblock_tiles(out, layouts, header.color, header.deblock)
     return out
 
 
-def deblock_tiles(pixels: np.ndarray, layouts: list[PlaneLayout], strength: float) -> None:
+def deblock_tiles(pixels: np.ndarray, layouts: list[PlaneLayout], color: str, strength: float) -> None:
     """The v3 deblocking filter over the first plane's tile grid (nothing for whole-plane layouts)."""
     first = layouts[0]
     if strength > 0 and (first.tile_h < first.height or first.tile_w < first.width):
-        deblock.apply(pixels, (first.tile_h, first.tile_w), strength)
+        coarse = 2 if color == "ycbcr420" and len(layouts) >= 3 else 1
+        deblock.apply(pixels, (first.tile_h, first.tile_w), strength, coarse)

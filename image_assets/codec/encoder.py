@@ -161,7 +161,7 @@ class _Canvas:
                 band_pixels(band_index)
         else:
             parallel_map(band_pixels, range(len(analysis.bands)))
-        deblock_tiles(out, analysis.layouts, deblock_strength(analysis, trial))
+        deblock_tiles(out, analysis.layouts, analysis.layout.color, deblock_strength(analysis, trial))
         self.latest = trial
         return metrics.mse(out if pixels.ndim == 3 else out[:, :, 0], pixels)
 
