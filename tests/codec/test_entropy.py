@@ -67,7 +67,7 @@ def test_decoder_survives_any_stream():
     for size in (0, 1, 5, 64, 4096):
         for _ in range(20):
             data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
-            ranks, qu, _qv, status = _decode(data, 200, 20, 16, (16, 16))
+            ranks, _qu, _qv, status = _decode(data, 200, 20, 16, (16, 16))
             assert ranks.max(initial=0) <= 16 and status in (entropy.DECODE_OK, entropy.DECODE_BAD_LAST)
             outcomes.add(status)
     assert outcomes == {entropy.DECODE_OK, entropy.DECODE_BAD_LAST}

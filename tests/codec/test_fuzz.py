@@ -38,7 +38,8 @@ def test_corpus_holds_the_known_attacks() -> None:
     assert {"deep_json", "long_integer", "infinity_width", "nan_step", "huge_sections", "zstd_frame_declares_256MiB",
             "all_zero_ranks_900MP", "rank_4096_zero_coefficients", "planes_is_a_number",
             "huge_step_with_coefficients", "v3_rank16_zero_vectors_16MP", "v3_sections_longer_than_payload",
-            "v3_deblock_nan", "v3_deblock_huge", "v3_random_streams", "v3_vector_longer_than_tile"} <= names  # fmt: skip
+            "v3_deblock_nan", "v3_deblock_huge", "v3_random_streams",
+            "v3_vector_longer_than_tile"} <= names  # fmt: skip
 
 
 def test_flat_images_with_unused_huge_steps_still_decode() -> None:
