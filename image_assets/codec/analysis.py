@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from image_assets.codec import kernels
 from image_assets.codec.decoder import plane_geometry
 from image_assets.codec.planes import PlaneSource
 from image_assets.codec.quant import PlaneLayout, dct_axis
@@ -160,6 +159,10 @@ class Analysis:
         assert self.source is not None
         lay = self.layouts[index]
         first, last = band.rows[index]
+        from image_assets.codec import (
+            kernels,
+        )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
+
         rows = np.ascontiguousarray(self.source.rows(index, first, last), dtype=np.float32)
         out = np.empty((local.size, lay.tile_h, lay.tile_w), np.float32)
         kernels.gather_tiles(rows, lay.tile_h, lay.tile_w, -(-lay.width // lay.tile_w), local.astype(np.int64), out)

@@ -14,7 +14,6 @@ import numpy as np
 import zstandard
 from PIL import Image
 
-from image_assets.codec.entropy import DECODE_OK, PlaneEncoder, decode_plane_ranks, decode_plane_vectors
 from image_assets.codec.errors import CodecError
 from image_assets.codec.header import Header, parse_json, validate
 from image_assets.codec.quant import PlaneCode, PlaneLayout, band_code
@@ -81,6 +80,10 @@ class Payload:
     compressed bytes are held."""
 
     def __init__(self, layouts: list[PlaneLayout], ranks: list[np.ndarray]) -> None:
+        from image_assets.codec.entropy import (
+            PlaneEncoder,
+        )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
+
         self.layouts = layouts
         self.streams = [
             PlaneEncoder(r, tiles_per_row(lay), min(lay.tile_h, lay.tile_w))
@@ -160,6 +163,10 @@ class StreamCode:
         self.step = step
         self.ranks = np.zeros(lay.tiles, np.int64)
         self.cursor = np.zeros(3, np.int64)
+        from image_assets.codec.entropy import (
+            decode_plane_ranks,
+        )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
+
         limit = min(lay.tile_h, lay.tile_w)
         self.probs = decode_plane_ranks(stream, lay.tiles, tiles_per_row(lay), limit, self.ranks, self.cursor)
         self.next_tile = 0
@@ -171,6 +178,8 @@ class StreamCode:
         rows = int(ranks.sum())
         qu = np.empty((rows, self.lay.tile_h), np.int32)
         qv = np.empty((rows, self.lay.tile_w), np.int32)
+        from image_assets.codec.entropy import DECODE_OK, decode_plane_vectors
+
         if decode_plane_vectors(self.stream, self.probs, self.cursor, ranks, qu, qv) != DECODE_OK:
             raise CodecError("corrupt .svdz payload (a vector longer than its tile)")
         self.next_tile = last

@@ -7,7 +7,7 @@ import functools
 
 import numpy as np
 
-from image_assets.codec import container, deblock, kernels
+from image_assets.codec import container
 from image_assets.codec.errors import CodecError
 from image_assets.codec.planes import YCC_INVERSE, from_planes, plane_shapes, uses_color_transform
 from image_assets.codec.quant import PlaneCode, PlaneLayout, reconstruct_tiles
@@ -30,6 +30,10 @@ def band_plane(code: PlaneCode, layout: PlaneLayout, rmax: int, rows: tuple[int,
     if rmax == 0:
         return np.zeros((height, layout.width), dtype=np.float32)
     if code.dct:
+        from image_assets.codec import (
+            kernels,
+        )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
+
         plane = np.empty((height, layout.width), np.float32)
         basis_h, basis_w = dct_basis(layout.tile_h), dct_basis(layout.tile_w)
         per_row = -(-layout.width // layout.tile_w)
@@ -41,6 +45,8 @@ def band_plane(code: PlaneCode, layout: PlaneLayout, rmax: int, rows: tuple[int,
 @functools.cache
 def dct_basis(n: int) -> np.ndarray:
     """The DCT-II matrix of length n (cached; read-only)."""
+    from image_assets.codec import kernels
+
     basis = kernels.dct_basis(n)
     basis.flags.writeable = False
     return basis
@@ -52,6 +58,8 @@ _INVERSE32 = YCC_INVERSE.astype(np.float32)
 def render_band(planes: list[np.ndarray], color: str, band: Band, out: np.ndarray) -> None:
     """Colour-convert, round and clip one band's planes into rows band.start..band.stop of `out` (uint8 HxWxC)."""
     if color == "ycbcr420" and out.shape[2] == 3:
+        from image_assets.codec import kernels
+
         luma, cb, cr = planes
         kernels.ycc420_to_rgb(luma, cb, cr, _INVERSE32, out[band.start : band.stop])
         return
@@ -135,5 +143,9 @@ def deblock_tiles(pixels: np.ndarray, layouts: list[PlaneLayout], color: str, st
     """The v3 deblocking filter over the first plane's tile grid (nothing for whole-plane layouts)."""
     first = layouts[0]
     if strength > 0 and (first.tile_h < first.height or first.tile_w < first.width):
+        from image_assets.codec import (
+            deblock,
+        )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
+
         coarse = 2 if color == "ycbcr420" and len(layouts) >= 3 else 1
         deblock.apply(pixels, (first.tile_h, first.tile_w), strength, coarse)

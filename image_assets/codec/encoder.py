@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from image_assets.codec import container, kernels, metrics
+from image_assets.codec import container, metrics
 from image_assets.codec.analysis import Analysis, Layout, analyze, refine
 from image_assets.codec.decoder import band_plane, dct_basis, deblock_tiles, render_band, render_channel
 from image_assets.codec.errors import CodecError
@@ -174,6 +174,10 @@ def _band_code(analysis: Analysis, trial: _Trial, index: int, band_index: int, *
     rows = int(ranks.sum())
     qu, qv = np.empty((rows, lay.tile_h), np.int32), np.empty((rows, lay.tile_w), np.int32)
     if rows:
+        from image_assets.codec import (
+            kernels,
+        )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
+
         args = analysis.part(index, band_index, keep=keep).kernel_args()
         kernels.quantize_tiles(
             *args[:2], analysis.svds[index].s[first:last], *args[2:], ranks, trial.steps[index], qu, qv
@@ -191,6 +195,8 @@ def _band_render(analysis: Analysis, trial: _Trial, index: int, band_index: int)
     if not ranks.any():
         plane[...] = 0.0
         return plane
+    from image_assets.codec import kernels
+
     args = analysis.part(index, band_index).kernel_args()
     s = analysis.svds[index].s[first:last]
     basis_h, basis_w = dct_basis(lay.tile_h), dct_basis(lay.tile_w)

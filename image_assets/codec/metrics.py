@@ -13,8 +13,6 @@ import math
 
 import numpy as np
 
-from image_assets.codec.kernels import squared_error
-
 PEAK = 255.0
 
 
@@ -24,6 +22,10 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     if a.dtype == np.uint8 and b.dtype == np.uint8 and a.size:
+        from image_assets.codec.kernels import (
+            squared_error,
+        )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
+
         rows = a.shape[0]
         return (
             squared_error(np.ascontiguousarray(a).reshape(rows, -1), np.ascontiguousarray(b).reshape(rows, -1)) / a.size

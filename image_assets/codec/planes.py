@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from image_assets.codec import kernels
-
 COLOR_MODELS = ("identity", "ycbcr", "ycbcr420")
 
 # JPEG's full-range BT.601 transform, applied to pixels centred at 128 (so chroma is centred at 0).
@@ -63,6 +61,10 @@ class PlaneSource:
         self.residual = 0.0
         self._stored: dict[int, np.ndarray] = {}
         if self.transform and color == "ycbcr420":
+            from image_assets.codec import (
+                kernels,
+            )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
+
             cb, cr = (np.empty(self.shapes[1], np.float32) for _ in range(2))
             errors = kernels.rgb_to_chroma420(self.pixels, _FORWARD32[1], _FORWARD32[2], cb, cr)
             for c, small, error in ((1, cb, errors[0]), (2, cr, errors[1])):
@@ -81,6 +83,8 @@ class PlaneSource:
         width = self.pixels.shape[1]
         if not self.transform or index >= 3:
             return self.pixels[start:stop, :, index].astype(np.float32) - 128.0
+        from image_assets.codec import kernels
+
         out = np.empty((stop - start, width), np.float32)
         kernels.rgb_to_plane_rows(self.pixels, start, stop, _FORWARD32[index], out)
         return out

@@ -12,8 +12,6 @@ from collections.abc import Callable
 import numpy as np
 import scipy.linalg as sla
 
-from image_assets.codec import tilesvd
-
 Triplets = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 EXACT_MAX_DIM = 400  # below this (smaller side) gesdd beats the randomized method
@@ -82,6 +80,10 @@ def batched_tile_svd(tiles: np.ndarray) -> Triplets:
 def gram_tile_svd(tiles: np.ndarray) -> Triplets:
     """`batched_tile_svd`'s eigen path for any number of tiles (one included): the float64 Gram matrix of each
     tile, eigen-decomposed by `tilesvd.exact_tiles` (every tile's result depends on that tile alone)."""
+    from image_assets.codec import (
+        tilesvd,
+    )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
+
     count, m, n = tiles.shape
     flip = m < n
     a = np.ascontiguousarray(tiles.transpose(0, 2, 1) if flip else tiles, dtype=np.float32)
@@ -116,4 +118,6 @@ def topk_compact(tiles: np.ndarray, k: int = 4, power: int = 2) -> tuple[Triplet
     """`topk_tile_svd` without the zero padding: U (T, m, k), s (T, k), Vt (T, k, n) and the tail energies.
     Every tile's result depends on that tile alone (any batch of tiles gives the same bits); compiled, see
     `tilesvd.py`."""
+    from image_assets.codec import tilesvd
+
     return tilesvd.topk(tiles, k, power)
