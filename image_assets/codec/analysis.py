@@ -43,8 +43,8 @@ class Layout:
 
 @dataclass
 class Factors:
-    """One band's U and Vt: the factors of its tiles (top-k ones in a fast analysis, else all), and full ones
-    for the tiles a fast analysis then found exactly (`exact`: band-local indices)."""
+    """One band's U and Vt: the factors of its tiles (top-k ones in a fast analysis, else all), and wider ones
+    for the tiles `refine` then gave more triplets (`exact`: band-local indices; 10 triplets or all of them)."""
 
     u: np.ndarray
     vt: np.ndarray

@@ -115,6 +115,17 @@ def _put_exp(low, rng, cache, pending, out, pos, probs, ctx, value):
 
 
 @njit(cache=True, inline="always")
+def _refill(code, rng, data, pos):
+    """Decoder normalisation: shift in stream bytes (zeros past its end) while the range is below TOP."""
+    while rng < TOP:
+        rng = (rng << 8) & MASK32
+        byte = data[pos] if pos < data.size else 0
+        code = ((code << 8) | byte) & MASK32
+        pos += 1
+    return code, rng, pos
+
+
+@njit(cache=True, inline="always")
 def _get(code, rng, data, pos, probs, ctx):
     p = probs[ctx]
     bound = (rng >> PROB_BITS) * p
@@ -127,11 +138,7 @@ def _get(code, rng, data, pos, probs, ctx):
         rng -= bound
         probs[ctx] = p - (p >> ADAPT_SHIFT)
         bit = 1
-    while rng < TOP:
-        rng = (rng << 8) & MASK32
-        byte = data[pos] if pos < data.size else 0
-        code = ((code << 8) | byte) & MASK32
-        pos += 1
+    code, rng, pos = _refill(code, rng, data, pos)
     return code, rng, pos, bit
 
 
@@ -144,11 +151,7 @@ def _get_raw(code, rng, data, pos, nbits):
         if bit:
             code -= rng
         value = (value << 1) | bit
-        while rng < TOP:
-            rng = (rng << 8) & MASK32
-            byte = data[pos] if pos < data.size else 0
-            code = ((code << 8) | byte) & MASK32
-            pos += 1
+        code, rng, pos = _refill(code, rng, data, pos)
     return code, rng, pos, value
 
 

@@ -196,7 +196,7 @@ def rgb_to_plane_rows(pixels, start, stop, coefs, out):
 
 @njit(cache=True, nogil=True)
 def rgb_to_chroma420(pixels, cb_coefs, cr_coefs, cb, cr):
-    """Half-resolution Cb and Cr (2x2 box means; odd edges replicate the last row/column, as `downsample2` does)
+    """Half-resolution Cb and Cr (2x2 box means; odd edges replicate the last row/column)
     straight from uint8 RGB; returns the squared error of replicating them back, (Cb, Cr) summed separately."""
     height, width = pixels.shape[0], pixels.shape[1]
     half = np.float32(128.0)

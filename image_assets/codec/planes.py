@@ -37,11 +37,6 @@ def to_planes(pixels: np.ndarray, color: str) -> tuple[list[np.ndarray], list[fl
     return planes, source.weights, source.residual
 
 
-# Rows of full-resolution planes are computed this many pixels at a time: the float32 copies of a whole
-# image (12 bytes per pixel for RGB) were the largest temporaries of an encode.
-MIX_BAND_PIXELS = 1 << 16
-
-
 class PlaneSource:
     """The planes of an image, computed on demand a band of rows at a time from the uint8 pixels.
 
@@ -88,18 +83,6 @@ class PlaneSource:
         out = np.empty((stop - start, width), np.float32)
         kernels.rgb_to_plane_rows(self.pixels, start, stop, _FORWARD32[index], out)
         return out
-
-
-def _subsampling_error(full: np.ndarray, small: np.ndarray) -> float:
-    """sum((upsample2(small) - full) ** 2) as `float32` in one pass over the whole plane (the same
-    pairwise sum as before, so the same bits), squaring in place instead of in two more temporaries."""
-    diff = upsample2(small, *full.shape)
-    if diff.flags.c_contiguous:
-        np.subtract(diff, full, out=diff)
-    else:
-        diff = diff - full
-    np.square(diff, out=diff)
-    return float(np.sum(diff))
 
 
 def from_planes(planes: list[np.ndarray], color: str, height: int, width: int, channels: int) -> np.ndarray:
@@ -161,15 +144,3 @@ def plane_shapes(color: str, height: int, width: int, channels: int) -> list[tup
         half = ((height + 1) // 2, (width + 1) // 2)
         shapes[1] = shapes[2] = half
     return shapes
-
-
-def downsample2(plane: np.ndarray) -> np.ndarray:
-    """2x2 box mean (odd sizes padded by edge replication)."""
-    h, w = plane.shape
-    padded = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
-    return padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).mean(axis=(1, 3), dtype=np.float32)
-
-
-def upsample2(plane: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Pixel replication, cropped to the full-resolution size."""
-    return np.repeat(np.repeat(plane, 2, axis=0), 2, axis=1)[:height, :width]

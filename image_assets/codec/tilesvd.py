@@ -99,6 +99,17 @@ def _jacobi(h, vec, k):
                     vec[r, q] = s * vrp + c * vrq
 
 
+@njit(cache=True, nogil=True, inline="always", fastmath=True)
+def _gram(a, gram):
+    """gram = A^T A (in gram's precision), as row updates that vectorise."""
+    gram[:, :] = 0.0
+    for r in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            ari = a[r, i]
+            for j in range(a.shape[1]):
+                gram[i, j] += ari * a[r, j]
+
+
 @njit(cache=True, nogil=True, fastmath=True)
 def topk_tiles(tiles, k, power, start, u_out, s_out, vt_out, tail_out):
     """Leading k triplets of every (m x n) tile; `start` is the k x n start basis (rows). Outputs: U (T, m, k),
@@ -114,12 +125,7 @@ def topk_tiles(tiles, k, power, start, u_out, s_out, vt_out, tail_out):
     lam = np.empty(k, np.float64)
     for t in range(count):
         a = tiles[t]
-        gram[:, :] = 0.0
-        for r in range(m):
-            for i in range(n):
-                ari = a[r, i]
-                for j in range(n):
-                    gram[i, j] += ari * a[r, j]
+        _gram(a, gram)
         energy = 0.0
         for i in range(n):
             energy += float(gram[i, i])
@@ -377,12 +383,7 @@ def exact_tiles(tiles, u_out, s_out, vt_out):
     rows = np.empty((n, n))
     for t in range(count):
         a[:, :] = tiles[t]
-        gram[:, :] = 0.0
-        for r in range(m):
-            for i in range(n):
-                ari = a[r, i]
-                for j in range(n):
-                    gram[i, j] += ari * a[r, j]
+        _gram(a, gram)
         symmetric_eigen(gram, values, vectors)
         rows[:, :] = vectors.T
         top = math.sqrt(max(values[n - 1], 0.0))
