@@ -148,8 +148,7 @@ def _get_raw(code, rng, data, pos, nbits):
     for _ in range(nbits):
         rng >>= 1
         bit = 1 if code >= rng else 0
-        if bit:
-            code -= rng
+        code = code - rng if bit else code
         value = (value << 1) | bit
         code, rng, pos = _refill(code, rng, data, pos)
     return code, rng, pos, value

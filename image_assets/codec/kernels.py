@@ -30,17 +30,17 @@ def _accumulate(qu, qv, step, basis_h, basis_w, u, v, acc):
     """acc += c * (B_h.T qu)(B_w.T qv)^T with c = step / sqrt(|qu| |qv|) (nothing if a vector is 0): one triplet of
     format v3, in the arithmetic decoders must repeat (float32 products, sums in index order)."""
     th, tw = basis_h.shape[0], basis_w.shape[0]
+    # Branch-free (adding a zero square leaves the sum's bits unchanged): zero/nonzero patterns are random, and
+    # a branch per coefficient cost more than the rest of the triplet.
     nu, nv, last_u, last_v = 0.0, 0.0, 0, 0
     for k in range(th):
-        x = qu[k]
-        if x != 0:
-            nu += float(x) * float(x)
-            last_u = k + 1
+        x = float(qu[k])
+        nu += x * x
+        last_u = k + 1 if x != 0.0 else last_u
     for k in range(tw):
-        x = qv[k]
-        if x != 0:
-            nv += float(x) * float(x)
-            last_v = k + 1
+        x = float(qv[k])
+        nv += x * x
+        last_v = k + 1 if x != 0.0 else last_v
     norm = math.sqrt(math.sqrt(nu) * math.sqrt(nv))
     if norm == 0.0:
         return
@@ -160,7 +160,7 @@ def ycc420_to_rgb(luma, cb, cr, inverse, out):
     height, width = out.shape[0], out.shape[1]
     half = np.float32(128.0)
     wide = np.empty((3, 2 * cb.shape[1]), np.float32)
-    value = np.empty(width, np.float32)
+    value = np.empty((3, width), np.float32)
     for y2 in range(cb.shape[0]):
         for c in range(3):
             m1, m2 = inverse[c, 1], inverse[c, 2]
@@ -175,9 +175,11 @@ def ycc420_to_rgb(luma, cb, cr, inverse, out):
                 m0 = inverse[c, 0]
                 for x in range(width):
                     v = np.rint(luma[y, x] * m0 + wide[c, x])
-                    value[x] = min(max(v, np.float32(0.0)), np.float32(255.0))
-                for x in range(width):
-                    out[y, x, c] = np.uint8(value[x])
+                    value[c, x] = min(max(v, np.float32(0.0)), np.float32(255.0))
+            for x in range(width):
+                out[y, x, 0] = np.uint8(value[0, x])
+                out[y, x, 1] = np.uint8(value[1, x])
+                out[y, x, 2] = np.uint8(value[2, x])
 
 
 @njit(cache=True, nogil=True)
