@@ -159,14 +159,7 @@ class Analysis:
         assert self.source is not None
         lay = self.layouts[index]
         first, last = band.rows[index]
-        from image_assets.codec import (
-            kernels,
-        )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
-
-        rows = np.ascontiguousarray(self.source.rows(index, first, last), dtype=np.float32)
-        out = np.empty((local.size, lay.tile_h, lay.tile_w), np.float32)
-        kernels.gather_tiles(rows, lay.tile_h, lay.tile_w, -(-lay.width // lay.tile_w), local.astype(np.int64), out)
-        return out
+        return self.source.tiles(index, first, last, (lay.tile_h, lay.tile_w), local)
 
     def _recompute(self, index: int, band_index: int) -> Factors:
         plane, band = self.svds[index], self.bands[band_index]
@@ -381,9 +374,11 @@ def refine(analysis: Analysis, min_sigma: list[float]) -> int:
                     plane.parts[band_index] = analysis.keep(_with_wider(old, local, wide_u, wide_vt), replaces=old)
             return count
 
-        busy = [  # the widest width asks the least, so its list holds every band with work
-            b for b, band in enumerate(analysis.bands) if _todo(plane, tail, floor, *band.tiles[index], widths[-1]).size
-        ]
+        # The widest width asks the least, so the bands holding its tiles are every band with work (one pass
+        # over the plane: most calls, the later trials', find a handful of bands or none).
+        firsts = np.array([band.tiles[index][0] for band in analysis.bands])
+        need = _todo(plane, tail, floor, 0, len(plane.s), widths[-1])
+        busy = np.unique(np.searchsorted(firsts, need, side="right") - 1).tolist()
         refined += sum(parallel_map(widen, busy))
     return refined
 

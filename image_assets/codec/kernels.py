@@ -234,6 +234,26 @@ def rgb_to_chroma420(pixels, cb_coefs, cr_coefs, cb, cr):
 
 
 @njit(cache=True, nogil=True)
+def gather_rgb_tiles(pixels, coefs, start, stop, th, tw, per_row, wanted, out):
+    """`gather_tiles` over what `rgb_to_plane_rows(pixels, start, stop, coefs)` gives, computing only the pixels of
+    the wanted tiles (the same arithmetic, so the same values): a refinement needs a few tiles of a band."""
+    height, width = stop - start, pixels.shape[1]
+    c0, c1, c2 = coefs[0], coefs[1], coefs[2]
+    half = np.float32(128.0)
+    for n in range(wanted.size):
+        t = wanted[n]
+        y0, x0 = (t // per_row) * th, (t % per_row) * tw
+        for a in range(th):
+            y = start + min(y0 + a, height - 1)
+            for b in range(tw):
+                x = min(x0 + b, width - 1)
+                r = np.float32(pixels[y, x, 0]) - half
+                g = np.float32(pixels[y, x, 1]) - half
+                bl = np.float32(pixels[y, x, 2]) - half
+                out[n, a, b] = r * c0 + g * c1 + bl * c2
+
+
+@njit(cache=True, nogil=True)
 def gather_tiles(rows, th, tw, per_row, wanted, out):
     """Tiles `wanted` (indices within these whole tile rows) of a plane's rows, edge-padded as `tiles.to_tiles`
     pads them: only the tiles a refinement needs, not the band's."""

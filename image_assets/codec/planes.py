@@ -74,6 +74,22 @@ class PlaneSource:
             return stored[start:stop]
         return self._full_rows(index, start, stop)
 
+    def tiles(self, index: int, start: int, stop: int, tile: tuple[int, int], wanted: np.ndarray) -> np.ndarray:
+        """Tiles `wanted` (row-major indices, edge-padded) of rows start..stop of plane `index`, as cutting those
+        rows into tiles gives them; a luma plane's are computed from the pixels of those tiles alone."""
+        from image_assets.codec import kernels
+
+        th, tw = tile
+        width = self.shapes[index][1]
+        out = np.empty((wanted.size, th, tw), np.float32)
+        wanted = wanted.astype(np.int64)
+        if self.transform and index < 3 and index not in self._stored:
+            kernels.gather_rgb_tiles(self.pixels, _FORWARD32[index], start, stop, th, tw, -(-width // tw), wanted, out)
+            return out
+        rows = np.ascontiguousarray(self.rows(index, start, stop), dtype=np.float32)
+        kernels.gather_tiles(rows, th, tw, -(-width // tw), wanted, out)
+        return out
+
     def _full_rows(self, index: int, start: int, stop: int) -> np.ndarray:
         width = self.pixels.shape[1]
         if not self.transform or index >= 3:
