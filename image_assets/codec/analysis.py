@@ -44,7 +44,7 @@ class Layout:
 @dataclass
 class Factors:
     """One band's U and Vt: the factors of its tiles (top-k ones in a fast analysis, else all), and wider ones
-    for the tiles `refine` then gave more triplets (`exact`: band-local indices; 10 triplets or all of them)."""
+    for the tiles `refine` then gave more triplets (`exact`: band-local indices; all of their triplets)."""
 
     u: np.ndarray
     vt: np.ndarray
@@ -177,9 +177,9 @@ class Analysis:
             return Factors(*self.prune(index, u, vt, s))
         (u, _s, vt), _tail = topk_compact(tiles, plane.fast_rank)
         part = Factors(*self.prune(index, u, vt, s))
-        for width in np.unique(found[found > plane.fast_rank]):
-            local = np.flatnonzero(found == width)
-            (wide_u, _s, wide_vt), _tail = _wider(tiles[local], int(width))
+        local = np.flatnonzero(found > plane.fast_rank)  # tiles `refine` solved exactly
+        if local.size:
+            wide_u, _s, wide_vt = gram_tile_svd(tiles[local])
             part = _with_wider(part, local, *self.prune(index, wide_u, wide_vt, s[local]))
         return part
 
@@ -328,14 +328,13 @@ def _groups(analysis: Analysis, index: int) -> list[list[int]]:
     return groups
 
 
-REFINE_RANKS = (10,)  # a tile the fast pass cannot settle gets this many triplets first, then all of them
-
-
 def refine(analysis: Analysis, min_sigma: list[float]) -> int:
-    """More triplets, in place, for the tiles of a fast analysis whose last triplet found reaches `min_sigma[plane]`
-    (only there can a further one be worth keeping: sigma_{k+1} <= sigma_k): first REFINE_RANKS of them (subspace
-    iteration, a few microseconds a tile), then, where even the last of those reaches it, all (exact). Tiles
-    already settled are skipped, so the encoder calls it before every trial. Returns how many tiles it widened."""
+    """Every triplet (exact), in place, for the tiles of a fast analysis whose last triplet found reaches
+    `min_sigma[plane]` (only there can a further one be worth keeping: sigma_{k+1} <= sigma_k). Tiles already exact
+    are skipped, so the encoder calls it before every trial. Returns how many tiles it solved.
+
+    A middle step (10 triplets by subspace iteration) cost as much per tile as the exact solve (~17 us on 16 x 16:
+    its Jacobi step grows with k^3) and then often needed the exact solve as well, so there is none."""
     if analysis.tails is None:
         return 0
     refined = 0
@@ -343,63 +342,43 @@ def refine(analysis: Analysis, min_sigma: list[float]) -> int:
         plane = analysis.svds[index]
         if plane.found is None or plane.fast_rank is None:
             continue
-        full = plane.s.shape[1]
-        widths = sorted({w for w in (*REFINE_RANKS, full) if plane.fast_rank < w <= full})
+        need = _todo(plane, tail, floor)
+        if need.size == 0:
+            continue
+        firsts = np.array([band.tiles[index][0] for band in analysis.bands])
+        owner = np.searchsorted(firsts, need, side="right") - 1  # the band of each tile
+        work = [(int(b), need[owner == b] - firsts[b]) for b in np.unique(owner)]
 
         def widen(
-            band_index: int,
-            plane: PlaneSVD = plane,
-            tail: np.ndarray = tail,
-            floor: float = floor,
-            index: int = index,
-            widths: list[int] = widths,
+            item: tuple[int, np.ndarray], plane: PlaneSVD = plane, tail: np.ndarray = tail, index: int = index
         ) -> int:
-            """One band's tiles (threads take whole bands: their tiles, sums and factors are disjoint)."""
-            first, last = analysis.bands[band_index].tiles[index]
-            s, found, count = plane.s, plane.found, 0
+            """One band's tiles, band-local (threads take whole bands: their tiles, sums and factors are disjoint)."""
+            band_index, local = item
+            first = analysis.bands[band_index].tiles[index][0]
+            s, found = plane.s, plane.found
             assert found is not None
-            for width in widths:
-                local = _todo(plane, tail, floor, first, last, width)
-                if local.size == 0:
-                    continue
-                count += local.size
-                tiles = analysis.tiles_at(index, analysis.bands[band_index], local)
-                (wide_u, wide_s, wide_vt), tail[first + local] = _wider(tiles, width)
-                s[first + local] = 0.0
-                s[first + local, : wide_s.shape[1]] = wide_s
-                found[first + local] = width
-                wide_u, wide_vt = analysis.prune(index, wide_u, wide_vt, s[first + local])
-                old = plane.parts[band_index]
-                if old is not None:
-                    plane.parts[band_index] = analysis.keep(_with_wider(old, local, wide_u, wide_vt), replaces=old)
-            return count
+            tiles = analysis.tiles_at(index, analysis.bands[band_index], local)
+            wide_u, wide_s, wide_vt = gram_tile_svd(tiles)
+            tail[first + local] = 0.0
+            s[first + local] = 0.0
+            s[first + local, : wide_s.shape[1]] = wide_s
+            found[first + local] = s.shape[1]
+            wide_u, wide_vt = analysis.prune(index, wide_u, wide_vt, s[first + local])
+            old = plane.parts[band_index]
+            if old is not None:
+                plane.parts[band_index] = analysis.keep(_with_wider(old, local, wide_u, wide_vt), replaces=old)
+            return int(local.size)
 
-        # The widest width asks the least, so the bands holding its tiles are every band with work (one pass
-        # over the plane: most calls, the later trials', find a handful of bands or none).
-        firsts = np.array([band.tiles[index][0] for band in analysis.bands])
-        need = _todo(plane, tail, floor, 0, len(plane.s), widths[-1])
-        busy = np.unique(np.searchsorted(firsts, need, side="right") - 1).tolist()
-        refined += sum(parallel_map(widen, busy))
+        refined += sum(parallel_map(widen, work))
     return refined
 
 
-def _todo(plane: PlaneSVD, tail: np.ndarray, floor: float, first: int, last: int, width: int) -> np.ndarray:
-    """Tiles first..last (band-local indices) that need `width` triplets: their last one found reaches `floor`."""
+def _todo(plane: PlaneSVD, tail: np.ndarray, floor: float) -> np.ndarray:
+    """The plane's tiles that need every triplet: their last one found reaches `floor`, and energy is left."""
     assert plane.found is not None
-    found = plane.found[first:last]
-    ends = plane.s[np.arange(first, last), found.astype(np.int64) - 1]
-    need = (found < width) & (ends >= floor) & (tail[first:last] > 0)
-    if width < plane.s.shape[1]:
-        # Energy left for more triplets above the floor than `width` holds: straight to the exact solve instead.
-        need &= tail[first:last] < (width - found + 1) * float(floor) ** 2
-    return np.flatnonzero(need)
-
-
-def _wider(tiles: np.ndarray, width: int) -> tuple[Triplets, np.ndarray]:
-    """The leading `width` triplets of each tile and the energy they leave (all of them, exactly, at full width)."""
-    if width >= min(tiles.shape[1], tiles.shape[2]):
-        return gram_tile_svd(tiles), np.zeros(len(tiles))
-    return topk_compact(tiles, width)
+    found = plane.found
+    ends = plane.s[np.arange(len(found)), found.astype(np.int64) - 1]
+    return np.flatnonzero((found < plane.s.shape[1]) & (ends >= floor) & (tail > 0))
 
 
 def _with_wider(part: Factors, local: np.ndarray, wide_u: np.ndarray, wide_vt: np.ndarray) -> Factors:
