@@ -330,7 +330,6 @@ def _predicted_delta(analysis: Analysis, goal: float) -> float:
 def _next_delta(history: list[_Trial], goal: float) -> float:
     """Secant step on log(step) -> log(MSE), kept inside the bracket the trials so far establish (bisection in
     log(step) when the secant leaves it), so a bad first prediction cannot make the search oscillate."""
-    history[-1]
     below = [t.delta for t in history if 0 < t.mse <= goal]  # steps known to be fine enough
     above = [t.delta for t in history if t.mse > goal]  # steps known to be too coarse
     low, high = (max(below) if below else None), (min(above) if above else None)
