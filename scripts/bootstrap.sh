@@ -23,6 +23,4 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ] && [ -x .venv/bin/pyt
 fi
 echo "creating .venv from uv.lock with $python"
 "$uv" sync --frozen --python "$python" --quiet
-echo "compiling the codec's numba kernels into their cache (once, about a minute)"
-.venv/bin/python -m image_assets.codec.warmup
 echo "$lock_hash" > "$stamp"

@@ -1,8 +1,9 @@
 """Compile the codec's numba kernels into their on-disk cache: `python -m image_assets.codec.warmup`.
 
 The first process to use a kernel compiles it (about a minute for all of them on the 2-core development machine);
-later processes, Spark's Python workers included, load the cached machine code in milliseconds. `make setup` runs
-this once after creating the environment, so no test, demo or pipeline run pays for compilation.
+later processes, Spark's Python workers included, load the cached machine code in milliseconds. `make warm` (which
+`make test`, `make demo` and the others run first) runs this once per change of the codec's sources, so no test,
+demo or pipeline run pays for compilation.
 """
 
 from __future__ import annotations
