@@ -43,8 +43,8 @@ class Layout:
 
 @dataclass
 class Factors:
-    """One band's U and Vt: the factors of its tiles (top-k ones in a fast analysis, else all), and wider ones
-    for the tiles `refine` then gave more triplets (`exact`: band-local indices; all of their triplets)."""
+    """One band's U and Vt: the factors of its tiles (top-k ones in a fast analysis, else all), and full ones
+    for the tiles `refine` then solved exactly (`exact`: band-local indices)."""
 
     u: np.ndarray
     vt: np.ndarray
@@ -81,7 +81,7 @@ class PlaneSVD:
     s: np.ndarray  # (T, k), zero beyond the triplets found
     parts: list[Factors | None]
     fast_rank: int | None  # tiles found by `topk_compact` first (None: every tile exactly)
-    found: np.ndarray | None = None  # (T,) triplets found per tile (fast_rank, more after `refine`)
+    exact: np.ndarray | None = None  # (T,) bool: fast tiles `refine` solved exactly (every triplet)
 
 
 @dataclass
@@ -169,19 +169,17 @@ class Analysis:
         if plane.fast_rank is None:
             u, _s, vt = _exact(tiles, single=len(plane.s) == 1)
             return Factors(*self.prune(index, u, vt, s))
-        assert plane.found is not None
-        found = plane.found[first:last]
-        full = min(tiles.shape[1], tiles.shape[2])
-        if (found >= full).all():  # every tile exact (noise): the top-k pass would be overwritten
+        assert plane.exact is not None
+        exact = np.flatnonzero(plane.exact[first:last])
+        if exact.size == len(tiles):  # every tile exact (noise): the top-k pass would be overwritten
             u, _s, vt = gram_tile_svd(tiles)
             return Factors(*self.prune(index, u, vt, s))
         (u, _s, vt), _tail = topk_compact(tiles, plane.fast_rank)
-        part = Factors(*self.prune(index, u, vt, s))
-        local = np.flatnonzero(found > plane.fast_rank)  # tiles `refine` solved exactly
-        if local.size:
-            wide_u, _s, wide_vt = gram_tile_svd(tiles[local])
-            part = _with_wider(part, local, *self.prune(index, wide_u, wide_vt, s[local]))
-        return part
+        u, vt = self.prune(index, u, vt, s)
+        if exact.size == 0:
+            return Factors(u, vt)
+        exact_u, _s, exact_vt = gram_tile_svd(tiles[exact])
+        return Factors(u, vt, exact, *self.prune(index, exact_u, exact_vt, s[exact]))
 
     def prune(self, index: int, u: np.ndarray, vt: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The factors as stored: trailing triplets (columns of U, rows of Vt) that no tile of these can keep
@@ -309,7 +307,7 @@ def _fast_plane(analysis: Analysis, index: int, fast_rank: int) -> tuple[PlaneSV
 
     for group_parts in parallel_map(solve, _groups(analysis, index)):
         parts.extend(group_parts)
-    return PlaneSVD(s, parts, fast_rank, found=np.full(count, fast_rank, np.int8)), energy, tail
+    return PlaneSVD(s, parts, fast_rank, exact=np.zeros(count, bool)), energy, tail
 
 
 TOPK_GROUP_TILES = 2048  # the subspace iteration runs on at least this many tiles at once (its cost is per call)
@@ -340,7 +338,7 @@ def refine(analysis: Analysis, min_sigma: list[float]) -> int:
     refined = 0
     for index, (tail, floor) in enumerate(zip(analysis.tails, min_sigma, strict=True)):
         plane = analysis.svds[index]
-        if plane.found is None or plane.fast_rank is None:
+        if plane.exact is None or plane.fast_rank is None:
             continue
         need = _todo(plane, tail, floor)
         if need.size == 0:
@@ -349,48 +347,48 @@ def refine(analysis: Analysis, min_sigma: list[float]) -> int:
         owner = np.searchsorted(firsts, need, side="right") - 1  # the band of each tile
         work = [(int(b), need[owner == b] - firsts[b]) for b in np.unique(owner)]
 
-        def widen(
+        def solve_exact(
             item: tuple[int, np.ndarray], plane: PlaneSVD = plane, tail: np.ndarray = tail, index: int = index
         ) -> int:
             """One band's tiles, band-local (threads take whole bands: their tiles, sums and factors are disjoint)."""
             band_index, local = item
             first = analysis.bands[band_index].tiles[index][0]
-            s, found = plane.s, plane.found
-            assert found is not None
+            s, exact = plane.s, plane.exact
+            assert exact is not None
             tiles = analysis.tiles_at(index, analysis.bands[band_index], local)
-            wide_u, wide_s, wide_vt = gram_tile_svd(tiles)
+            exact_u, exact_s, exact_vt = gram_tile_svd(tiles)
             tail[first + local] = 0.0
             s[first + local] = 0.0
-            s[first + local, : wide_s.shape[1]] = wide_s
-            found[first + local] = s.shape[1]
-            wide_u, wide_vt = analysis.prune(index, wide_u, wide_vt, s[first + local])
+            s[first + local, : exact_s.shape[1]] = exact_s
+            exact[first + local] = True
+            exact_u, exact_vt = analysis.prune(index, exact_u, exact_vt, s[first + local])
             old = plane.parts[band_index]
             if old is not None:
-                plane.parts[band_index] = analysis.keep(_with_wider(old, local, wide_u, wide_vt), replaces=old)
+                plane.parts[band_index] = analysis.keep(_with_exact(old, local, exact_u, exact_vt), replaces=old)
             return int(local.size)
 
-        refined += sum(parallel_map(widen, work))
+        refined += sum(parallel_map(solve_exact, work))
     return refined
 
 
 def _todo(plane: PlaneSVD, tail: np.ndarray, floor: float) -> np.ndarray:
-    """The plane's tiles that need every triplet: their last one found reaches `floor`, and energy is left."""
-    assert plane.found is not None
-    found = plane.found
-    ends = plane.s[np.arange(len(found)), found.astype(np.int64) - 1]
-    return np.flatnonzero((found < plane.s.shape[1]) & (ends >= floor) & (tail > 0))
+    """The plane's tiles that need every triplet: not yet exact, their last fast triplet reaches `floor`, and energy
+    is left."""
+    assert plane.exact is not None and plane.fast_rank is not None
+    last = plane.s[:, plane.fast_rank - 1]
+    return np.flatnonzero(~plane.exact & (last >= floor) & (tail > 0))
 
 
-def _with_wider(part: Factors, local: np.ndarray, wide_u: np.ndarray, wide_vt: np.ndarray) -> Factors:
-    """`part` with the factors of tiles `local` (band-local, sorted) replaced by wider ones."""
+def _with_exact(part: Factors, local: np.ndarray, exact_u: np.ndarray, exact_vt: np.ndarray) -> Factors:
+    """`part` with the factors of tiles `local` (band-local, sorted) replaced by exact ones."""
     if part.exact is not None and part.exact_u is not None and part.exact_vt is not None:
         keep = ~np.isin(part.exact, local)
-        local, wide_u, wide_vt = _join(
-            part.exact[keep], part.exact_u[keep], part.exact_vt[keep], local, wide_u, wide_vt
+        local, exact_u, exact_vt = _join(
+            part.exact[keep], part.exact_u[keep], part.exact_vt[keep], local, exact_u, exact_vt
         )
-    if local.size == part.u.shape[0] and wide_u.shape[2] >= part.u.shape[2]:
-        return Factors(wide_u, wide_vt)
-    return Factors(part.u, part.vt, local, wide_u, wide_vt)
+    if local.size == part.u.shape[0] and exact_u.shape[2] >= part.u.shape[2]:
+        return Factors(exact_u, exact_vt)
+    return Factors(part.u, part.vt, local, exact_u, exact_vt)
 
 
 def _join(
