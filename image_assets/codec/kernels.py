@@ -182,18 +182,24 @@ def ycc420_to_rgb(luma, cb, cr, inverse, out):
                 out[y, x, 2] = np.uint8(value[2, x])
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _plane_value(pixels, y, x, c0, c1, c2):
+    """One YCbCr plane's value (centred float32) at a uint8 RGB pixel: sum_c coefs[c] * (pixel_c - 128)."""
+    half = np.float32(128.0)
+    r = np.float32(pixels[y, x, 0]) - half
+    g = np.float32(pixels[y, x, 1]) - half
+    b = np.float32(pixels[y, x, 2]) - half
+    return r * c0 + g * c1 + b * c2
+
+
 @njit(cache=True, nogil=True)
 def rgb_to_plane_rows(pixels, start, stop, coefs, out):
-    """Rows start..stop of one YCbCr plane (centred float32) from uint8 RGB: sum_c coefs[c] * (pixel_c - 128)."""
+    """Rows start..stop of one YCbCr plane (centred float32) from uint8 RGB (`_plane_value`)."""
     width = pixels.shape[1]
     c0, c1, c2 = coefs[0], coefs[1], coefs[2]
-    half = np.float32(128.0)
     for y in range(start, stop):
         for x in range(width):
-            r = np.float32(pixels[y, x, 0]) - half
-            g = np.float32(pixels[y, x, 1]) - half
-            b = np.float32(pixels[y, x, 2]) - half
-            out[y - start, x] = r * c0 + g * c1 + b * c2
+            out[y - start, x] = _plane_value(pixels, y, x, c0, c1, c2)
 
 
 @njit(cache=True, nogil=True)
@@ -239,18 +245,13 @@ def gather_rgb_tiles(pixels, coefs, start, stop, th, tw, per_row, wanted, out):
     the wanted tiles (the same arithmetic, so the same values): a refinement needs a few tiles of a band."""
     height, width = stop - start, pixels.shape[1]
     c0, c1, c2 = coefs[0], coefs[1], coefs[2]
-    half = np.float32(128.0)
     for n in range(wanted.size):
         t = wanted[n]
         y0, x0 = (t // per_row) * th, (t % per_row) * tw
         for a in range(th):
             y = start + min(y0 + a, height - 1)
             for b in range(tw):
-                x = min(x0 + b, width - 1)
-                r = np.float32(pixels[y, x, 0]) - half
-                g = np.float32(pixels[y, x, 1]) - half
-                bl = np.float32(pixels[y, x, 2]) - half
-                out[n, a, b] = r * c0 + g * c1 + bl * c2
+                out[n, a, b] = _plane_value(pixels, y, min(x0 + b, width - 1), c0, c1, c2)
 
 
 @njit(cache=True, nogil=True)

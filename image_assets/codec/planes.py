@@ -80,14 +80,14 @@ class PlaneSource:
         from image_assets.codec import kernels
 
         th, tw = tile
-        width = self.shapes[index][1]
+        per_row = -(-self.shapes[index][1] // tw)
         out = np.empty((wanted.size, th, tw), np.float32)
         wanted = wanted.astype(np.int64)
         if self.transform and index < 3 and index not in self._stored:
-            kernels.gather_rgb_tiles(self.pixels, _FORWARD32[index], start, stop, th, tw, -(-width // tw), wanted, out)
-            return out
-        rows = np.ascontiguousarray(self.rows(index, start, stop), dtype=np.float32)
-        kernels.gather_tiles(rows, th, tw, -(-width // tw), wanted, out)
+            kernels.gather_rgb_tiles(self.pixels, _FORWARD32[index], start, stop, th, tw, per_row, wanted, out)
+        else:
+            rows = np.ascontiguousarray(self.rows(index, start, stop), dtype=np.float32)
+            kernels.gather_tiles(rows, th, tw, per_row, wanted, out)
         return out
 
     def _full_rows(self, index: int, start: int, stop: int) -> np.ndarray:
