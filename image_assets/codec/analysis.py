@@ -174,21 +174,26 @@ class Analysis:
         if exact.size == len(tiles):  # every tile exact (noise): the top-k pass would be overwritten
             u, _s, vt = gram_tile_svd(tiles)
             return Factors(*self.prune(index, u, vt, s))
-        (u, _s, vt), _tail = topk_compact(tiles, plane.fast_rank)
-        u, vt = self.prune(index, u, vt, s)
+        (u, _s, vt), _tail = topk_compact(tiles, plane.fast_rank, dct=True)
+        u, vt = self.prune(index, u, vt, s, transformed=True)
         if exact.size == 0:
             return Factors(u, vt)
         exact_u, _s, exact_vt = gram_tile_svd(tiles[exact])
         return Factors(u, vt, exact, *self.prune(index, exact_u, exact_vt, s[exact]))
 
-    def prune(self, index: int, u: np.ndarray, vt: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def prune(
+        self, index: int, u: np.ndarray, vt: np.ndarray, s: np.ndarray, *, transformed: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The factors as stored: trailing triplets (columns of U, rows of Vt) that no tile of these can keep
         dropped (a flat or smooth tile keeps 1-3 of its 16, an opaque alpha plane 1; `s`: the tiles' singular
-        values), and the vectors in the DCT domain that format v3 stores them in (once here, not per trial)."""
+        values), and the vectors in the DCT domain that format v3 stores them in (once here, not per trial;
+        `transformed`: they already are, as the top-k kernel gives them)."""
         if self.floors is not None:
             width = int((s >= self.floors[index]).sum(axis=1).max(initial=0))
             if width < u.shape[2]:
                 u, vt = u[:, :, :width], vt[:, :width, :]
+        if transformed:
+            return np.ascontiguousarray(u), np.ascontiguousarray(vt)
         return dct_axis(u, 1), dct_axis(vt, 2)
 
 
@@ -295,13 +300,13 @@ def _fast_plane(analysis: Analysis, index: int, fast_rank: int) -> tuple[PlaneSV
         first, last = analysis.bands[group[0]].tiles[index][0], analysis.bands[group[-1]].tiles[index][1]
         tiles = np.concatenate([analysis.band_tiles(index, analysis.bands[b]) for b in group])
         energy[first:last] = np.einsum("tij,tij->t", tiles, tiles, dtype=np.float64)
-        (u, s_fast, vt), tail[first:last] = topk_compact(tiles, fast_rank)
+        (u, s_fast, vt), tail[first:last] = topk_compact(tiles, fast_rank, dct=True)
         del tiles
         s[first:last, : s_fast.shape[1]] = s_fast
         out = []
         for b in group:
             lo, hi = (t - first for t in analysis.bands[b].tiles[index])
-            u_band, vt_band = analysis.prune(index, u[lo:hi], vt[lo:hi], s[first + lo : first + hi])
+            u_band, vt_band = analysis.prune(index, u[lo:hi], vt[lo:hi], s[first + lo : first + hi], transformed=True)
             out.append(analysis.keep(Factors(u_band.copy(), vt_band.copy())))
         return out
 

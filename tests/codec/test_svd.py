@@ -40,20 +40,70 @@ def test_tiles_round_trip_with_padding():
     assert np.array_equal(from_tiles(tiles, 37, 23), plane)
 
 
-def test_jacobi_eigh_matches_lapack():
-    from image_assets.codec.tilesvd import _jacobi
+def test_lane_jacobi_matches_lapack_in_every_lane():
+    from image_assets.codec.tilesvd import LANES, _jacobi_lanes
 
     rng = np.random.default_rng(3)
-    for _ in range(20):
-        x = rng.standard_normal((6, 8))
-        c = x @ x.T
-        h, vec = c.copy(), np.empty((6, 6))
-        _jacobi(h, vec, 6)
-        lam = np.diag(h)
+    x = rng.standard_normal((LANES, 6, 8))
+    c = x @ x.transpose(0, 2, 1)
+    c[5] = 0.0  # an empty lane (a padded batch) stays empty
+    h = np.ascontiguousarray(c.transpose(1, 2, 0))
+    vec = np.empty_like(h)
+    scratch = [np.empty(LANES) for _ in range(3)]
+    _jacobi_lanes(h, vec, 6, *scratch)
+    for lane in range(LANES):
+        lam, v = np.diag(h[:, :, lane]), vec[:, :, lane]
         order = np.argsort(-lam)
-        np.testing.assert_allclose(lam[order], np.linalg.eigvalsh(c)[::-1], rtol=1e-9, atol=1e-9)
-        np.testing.assert_allclose(vec.T @ vec, np.eye(6), atol=1e-9)
-        assert np.abs(c @ vec - vec * lam[None, :]).max() < 1e-6 * lam.max()
+        np.testing.assert_allclose(lam[order], np.linalg.eigvalsh(c[lane])[::-1], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(v.T @ v, np.eye(6), atol=1e-9)
+        assert np.abs(c[lane] @ v - v * lam[None, :]).max() <= 1e-6 * max(lam.max(), 1e-300)
+
+
+def test_a_settled_lane_stops_rotating_whatever_its_neighbours():
+    """A lane's Jacobi must do what it would alone: a matrix settled by the stopping test (its off-diagonal part
+    tiny beside its largest eigenvalue) but with a pair of small eigenvalues still coupled must not be rotated
+    because another lane in the batch needs more sweeps."""
+    from image_assets.codec.tilesvd import LANES, _jacobi_lanes
+
+    settled = np.diag([1e6, 1.0, 2.0, 3.0, 4.0, 5.0])
+    settled[1, 2] = settled[2, 1] = 1e-4
+    x = np.random.default_rng(5).standard_normal((6, 8))
+    results = []
+    for neighbour in (np.zeros((6, 6)), x @ x.T):
+        h = np.zeros((6, 6, LANES))
+        h[:, :, 0], h[:, :, 1] = settled, neighbour
+        vec = np.empty_like(h)
+        _jacobi_lanes(h, vec, 6, *(np.empty(LANES) for _ in range(3)))
+        results.append((h[:, :, 0].copy(), vec[:, :, 0].copy()))
+    assert np.array_equal(results[0][0], settled)
+    assert all(np.array_equal(a, b) for a, b in zip(*results, strict=True))
+
+
+def test_topk_gives_each_tile_the_same_bits_in_any_batch(gray_crop):
+    """Threads split the tiles into other batches, and `threads=N` must not change the file."""
+    from image_assets.codec.svd import topk_compact
+
+    tiles = to_tiles(gray_crop.astype(np.float32) - 128, 16, 16)
+    tiles[2] = 0.0  # a flat tile converges at once beside ones that take every sweep
+    whole, whole_tail = topk_compact(tiles, 6)
+    for start in (1, 37):
+        part, part_tail = topk_compact(tiles[start:], 6)
+        for a, b in zip(whole, part, strict=True):
+            assert np.array_equal(a[start:], b)
+        assert np.array_equal(whole_tail[start:], part_tail)
+
+
+def test_topk_can_give_the_vectors_as_format_v3_stores_them(gray_crop):
+    import scipy.fft
+
+    from image_assets.codec.svd import topk_compact
+
+    tiles = to_tiles(gray_crop.astype(np.float32) - 128, 16, 16)
+    (u, s, vt), tail = topk_compact(tiles, 6)
+    (du, ds, dvt), dtail = topk_compact(tiles, 6, dct=True)
+    assert np.array_equal(s, ds) and np.array_equal(tail, dtail)
+    np.testing.assert_allclose(du, scipy.fft.dct(u, norm="ortho", axis=1), atol=1e-5)
+    np.testing.assert_allclose(dvt, scipy.fft.dct(vt, norm="ortho", axis=2), atol=1e-5)
 
 
 def test_topk_tile_svd_finds_the_leading_triplets(gray_crop):
