@@ -10,9 +10,9 @@ closed-form rate control needs; tiles where it could hold a triplet worth keepin
 Why lanes: one 16 x 16 tile's loops are 16 long, too short for LLVM to vectorise, and its dot products are
 reductions across a vector. With the tile index innermost (arrays [.., lane], LANES = 64 tiles at a time) every
 step is the same scalar algorithm run on 64 tiles in vector registers, with no reductions across lanes (1080p luma,
-k = 6: 4.5 -> 3.0 us per tile against one tile at a time, with the vectors' DCT now done here as well). Branches become per-lane selects (a lane whose Jacobi has converged stops rotating), so
-every tile's result depends on that tile alone, whatever its neighbours in the batch (threads split batches
-differently and must give the same bytes).
+k = 6: 4.5 -> 3.0 us per tile against one tile at a time, with the vectors' DCT now done here as well). Branches
+become per-lane selects (a lane whose Jacobi has converged stops rotating), so every tile's result depends on that
+tile alone, whatever its neighbours in the batch (threads split batches differently and must give the same bytes).
 """
 
 from __future__ import annotations
