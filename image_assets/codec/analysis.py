@@ -154,6 +154,14 @@ class Analysis:
         first, last = band.rows[index]
         return to_tiles(self.source.rows(index, first, last), lay.tile_h, lay.tile_w)
 
+    def rows_tiles(self, index: int, start: int, stop: int) -> np.ndarray:
+        """Every tile of plane rows start..stop (whole tile rows), as `band_tiles` cuts them, in one pass: a luma
+        plane's straight from the pixels, without its rows in between."""
+        assert self.source is not None
+        lay = self.layouts[index]
+        count = -(-(stop - start) // lay.tile_h) * -(-lay.width // lay.tile_w)
+        return self.source.tiles(index, start, stop, (lay.tile_h, lay.tile_w), np.arange(count))
+
     def tiles_at(self, index: int, band: Band, local: np.ndarray) -> np.ndarray:
         """`band_tiles(index, band)[local]` without cutting up the rest of the band (the same values)."""
         assert self.source is not None
@@ -297,10 +305,10 @@ def _fast_plane(analysis: Analysis, index: int, fast_rank: int) -> tuple[PlaneSV
 
     def solve(group: list[int]) -> list[Factors | None]:
         """One group of bands (threads take whole groups: their tiles, sums and factors are disjoint)."""
-        first, last = analysis.bands[group[0]].tiles[index][0], analysis.bands[group[-1]].tiles[index][1]
-        tiles = np.concatenate([analysis.band_tiles(index, analysis.bands[b]) for b in group])
-        energy[first:last] = np.einsum("tij,tij->t", tiles, tiles, dtype=np.float64)
-        (u, s_fast, vt), tail[first:last] = topk_compact(tiles, fast_rank, dct=True)
+        top, bottom = analysis.bands[group[0]], analysis.bands[group[-1]]
+        first, last = top.tiles[index][0], bottom.tiles[index][1]
+        tiles = analysis.rows_tiles(index, top.rows[index][0], bottom.rows[index][1])
+        (u, s_fast, vt), tail[first:last] = topk_compact(tiles, fast_rank, dct=True, energy=energy[first:last])
         del tiles
         s[first:last, : s_fast.shape[1]] = s_fast
         out = []

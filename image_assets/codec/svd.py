@@ -114,10 +114,13 @@ def topk_tile_svd(tiles: np.ndarray, k: int = 4, power: int = 2) -> tuple[Triple
     return (u_out, s_out, vt_out), tail
 
 
-def topk_compact(tiles: np.ndarray, k: int = 4, power: int = 2, *, dct: bool = False) -> tuple[Triplets, np.ndarray]:
+def topk_compact(
+    tiles: np.ndarray, k: int = 4, power: int = 2, *, dct: bool = False, energy: np.ndarray | None = None
+) -> tuple[Triplets, np.ndarray]:
     """`topk_tile_svd` without the zero padding: U (T, m, k), s (T, k), Vt (T, k, n) and the tail energies (with
-    `dct`, the vectors' DCT-II, as format v3 stores them). Every tile's result depends on that tile alone (any
-    batch of tiles gives the same bits); compiled, see `tilesvd.py`."""
+    `dct`, the vectors' DCT-II, as format v3 stores them; `energy`, if given, gets each tile's energy). Every
+    tile's result depends on that tile alone (any batch of tiles gives the same bits); compiled, see
+    `tilesvd.py`."""
     from image_assets.codec import tilesvd
 
-    return tilesvd.topk(tiles, k, power, dct=dct)
+    return tilesvd.topk(tiles, k, power, dct=dct, energy=energy)

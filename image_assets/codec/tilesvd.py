@@ -155,11 +155,12 @@ def _jacobi_lanes(h, vec, k, active, c, s):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=True)
-def topk_tiles(tiles, k, power, start, basis_m, basis_n, u_out, s_out, vt_out, tail_out):
+def topk_tiles(tiles, k, power, start, basis_m, basis_n, u_out, s_out, vt_out, tail_out, energy_out):
     """Leading k triplets of every (m x n) tile; `start` is the k x n start basis (rows). Outputs: U (T, m, k),
     s (T, k), Vt (T, k, n) (zero where a tile has fewer than k nonzero triplets) and the energy outside them. The
     vectors are stored transformed by `basis_m` (m x m) and `basis_n` (n x n): U <- B_m U, Vt <- Vt B_n^T (the
-    DCT-II matrices give the vectors as format v3 stores them; identities give them as they are)."""
+    DCT-II matrices give the vectors as format v3 stores them; identities give them as they are). `energy_out`
+    gets each tile's energy (sum of squares, float64)."""
     count, m, n = tiles.shape
     a = np.empty((m, n, LANES), np.float32)
     gram = np.empty((n, n, LANES), np.float32)
@@ -185,9 +186,10 @@ def topk_tiles(tiles, k, power, start, basis_m, basis_n, u_out, s_out, vt_out, t
         _gram_lanes(a, gram)
         for lane in range(LANES):
             energy[lane] = 0.0
-        for i in range(n):
-            for lane in range(LANES):
-                energy[lane] += gram[i, i, lane]
+        for r in range(m):
+            for i in range(n):
+                for lane in range(LANES):
+                    energy[lane] += float(a[r, i, lane]) * float(a[r, i, lane])
         for j in range(k):
             for i in range(n):
                 for lane in range(LANES):
@@ -272,6 +274,7 @@ def topk_tiles(tiles, k, power, start, basis_m, basis_n, u_out, s_out, vt_out, t
                 for r in range(m):
                     u_out[tile, r, j] = out_u[r, col, lane]
             tail_out[tile] = max(energy[lane] - kept, 0.0)
+            energy_out[tile] = energy[lane]
 
 
 @njit(cache=True, nogil=True, inline="always", fastmath=True)
@@ -293,10 +296,11 @@ def dct_start(n: int, k: int) -> np.ndarray:
 
 
 def topk(
-    tiles: np.ndarray, k: int, power: int = 2, *, dct: bool = False
+    tiles: np.ndarray, k: int, power: int = 2, *, dct: bool = False, energy: np.ndarray | None = None
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     """(U (T, m, k), s (T, k), Vt (T, k, n)) and tail energies (T,) of a (T, m, n) float32 stack; with `dct`, the
-    vectors' orthonormal DCT-II (what format v3 stores) instead of the vectors."""
+    vectors' orthonormal DCT-II (what format v3 stores) instead of the vectors. `energy` (T,) float64, if given,
+    gets each tile's energy."""
     count, m, n = tiles.shape
     k = min(k, m, n)
     a = np.ascontiguousarray(tiles, dtype=np.float32)
@@ -307,7 +311,9 @@ def topk(
     basis_m, basis_n = (
         (dct_basis(m), dct_basis(n)) if dct else (np.eye(m, dtype=np.float32), np.eye(n, dtype=np.float32))
     )
-    topk_tiles(a, k, power, np.ascontiguousarray(dct_start(n, k).T), basis_m, basis_n, u, s, vt, tail)
+    energy = np.empty(count, np.float64) if energy is None else energy
+    start = np.ascontiguousarray(dct_start(n, k).T)
+    topk_tiles(a, k, power, start, basis_m, basis_n, u, s, vt, tail, energy)
     return (u, s, vt), tail
 
 

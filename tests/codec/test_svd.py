@@ -100,8 +100,10 @@ def test_topk_can_give_the_vectors_as_format_v3_stores_them(gray_crop):
 
     tiles = to_tiles(gray_crop.astype(np.float32) - 128, 16, 16)
     (u, s, vt), tail = topk_compact(tiles, 6)
-    (du, ds, dvt), dtail = topk_compact(tiles, 6, dct=True)
+    energy = np.full(len(tiles), -1.0)
+    (du, ds, dvt), dtail = topk_compact(tiles, 6, dct=True, energy=energy)
     assert np.array_equal(s, ds) and np.array_equal(tail, dtail)
+    np.testing.assert_allclose(energy, np.einsum("tij,tij->t", tiles, tiles, dtype=np.float64), rtol=1e-12)
     np.testing.assert_allclose(du, scipy.fft.dct(u, norm="ortho", axis=1), atol=1e-5)
     np.testing.assert_allclose(dvt, scipy.fft.dct(vt, norm="ortho", axis=2), atol=1e-5)
 
@@ -121,3 +123,18 @@ def test_topk_tile_svd_finds_the_leading_triplets(gray_crop):
     rec = np.matmul(u * s[:, None, :], vt)
     err = np.sum((tiles.astype(np.float64) - rec) ** 2, axis=(1, 2))
     np.testing.assert_allclose(err, tail, rtol=1e-3, atol=1e-2 * float(tail.max()))
+
+
+def test_a_group_of_bands_is_cut_into_the_tiles_its_bands_give(rgb_crop):
+    """The fast analysis cuts several bands' tiles in one pass (luma straight from the pixels): the same values as
+    cutting each band's plane rows."""
+    from image_assets.codec.analysis import Analysis, Layout, analyze
+
+    pixels = np.ascontiguousarray(np.tile(rgb_crop, (3, 2, 1))[:301, :333])  # edges that need padding
+    analysis: Analysis = analyze(pixels, Layout("ycbcr420", 16), fast_rank=4)
+    assert analysis.source is not None and len(analysis.bands) > 1
+    for index in range(3):
+        top, bottom = analysis.bands[0], analysis.bands[-1]
+        whole = analysis.rows_tiles(index, top.rows[index][0], bottom.rows[index][1])
+        banded = np.concatenate([analysis.band_tiles(index, band) for band in analysis.bands])
+        assert np.array_equal(whole, banded)
