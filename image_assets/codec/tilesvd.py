@@ -97,7 +97,7 @@ def _orthonormalize_lanes(z, k, dot, start):
                 dot[lane] += z[j, i, lane] * z[j, i, lane]
         for lane in range(LANES):
             norm = np.sqrt(dot[lane])
-            keep = norm > np.float32(1e-3) * np.sqrt(start[lane]) and norm > 0.0
+            keep = (norm > np.float32(1e-3) * np.sqrt(start[lane])) & (norm > 0.0)
             dot[lane] = np.float32(1.0) / norm if keep else np.float32(0.0)
         for i in range(n):
             for lane in range(LANES):
@@ -115,22 +115,25 @@ def _jacobi_lanes(h, vec, k, active, c, s):
                 vec[i, j, lane] = 1.0 if i == j else 0.0
     for _ in range(JACOBI_SWEEPS):
         for lane in range(LANES):
-            off, diag = 0.0, 0.0
-            for p in range(k):
-                diag += h[p, p, lane] * h[p, p, lane]
-                for q in range(p + 1, k):
-                    off += h[p, q, lane] * h[p, q, lane]
-            active[lane] = 1.0 if off > 1e-18 * diag else 0.0  # float32 data: settled far below its precision
+            c[lane], s[lane] = 0.0, 0.0  # off-diagonal and diagonal sums of squares
+        for p in range(k):
+            for lane in range(LANES):
+                s[lane] += h[p, p, lane] * h[p, p, lane]
+            for q in range(p + 1, k):
+                for lane in range(LANES):
+                    c[lane] += h[p, q, lane] * h[p, q, lane]
+        for lane in range(LANES):  # float32 data: settled far below its precision
+            active[lane] = 1.0 if c[lane] > 1e-18 * s[lane] else 0.0
         if active.max() == 0.0:
             break
         for p in range(k - 1):
             for q in range(p + 1, k):
                 for lane in range(LANES):
                     apq = h[p, q, lane]
-                    skip = (
-                        active[lane] == 0.0
-                        or abs(apq) <= 1e-10 * math.sqrt(abs(h[p, p, lane] * h[q, q, lane]))
-                        or abs(apq) <= 1e-300
+                    skip = (  # bitwise, not `or`: no branches, so the lanes stay in vector registers
+                        (active[lane] == 0.0)
+                        | (abs(apq) <= 1e-10 * math.sqrt(abs(h[p, p, lane] * h[q, q, lane])))
+                        | (abs(apq) <= 1e-300)
                     )
                     theta = (h[q, q, lane] - h[p, p, lane]) / (2.0 * (1.0 if skip else apq))
                     t = math.copysign(1.0, theta) / (abs(theta) + math.sqrt(theta * theta + 1.0))
