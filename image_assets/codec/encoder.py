@@ -1,6 +1,7 @@
-"""Stage 3: apply a rank policy. PSNR targets use the closed-form step plus a bounded secant correction
-on the measured (decoded) error, so quantisation, clipping and the colour transform are accounted for
-without a long loop of full encodes (the SVDs are computed once; a trial is quantise + reconstruct).
+"""Stage 3: apply a rank policy. PSNR targets start from the closed-form step, move it to where the factors' own
+quantisation error (`prediction`) meets the goal, and render that trial: three times in four the first render lands
+in [target, target + 0.5 dB]; otherwise the render calibrates the model for a second, then secant steps on the
+measured (decoded) error follow (the SVDs are computed once; a trial is quantise + reconstruct).
 
 A trial is rendered a band at a time into one reused canvas and keeps only its step, ranks and error: the
 quantised vectors of a trial, and the decoded image of any but the latest, are never held (a write quantises
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from image_assets.codec import container, metrics
+from image_assets.codec import container, metrics, prediction
 from image_assets.codec.analysis import Analysis, Layout, analyze, refine
 from image_assets.codec.decoder import band_plane, dct_basis, deblock_tiles, render_band, render_channel
 from image_assets.codec.errors import CodecError
@@ -47,10 +48,11 @@ FAST_RANK = 6  # PSNR targets: leading triplets per tile found by batched subspa
 # prediction first refines where REFINE_MARGIN times its step could, for at most PREDICTION_ROUNDS rounds.
 REFINE_MARGIN = 1.0
 # The closed form charges every kept coefficient step^2 / 12, but most DCT-domain coefficients are far below a step
-# (their error is their own square), and the deblocking filter removes some error too: the first trial lands
-# 0.5-2 dB above the goal on photos (median 1.4). Asking the prediction for this much more error centres it.
+# (their error is their own square), and the deblocking filter removes some error too: its step renders 0.5-2 dB
+# above the goal on photos (median 1.4). Asking it for this much more error centres the start of the model's search.
 PREDICTION_BIAS = 10 ** (1.2 / 10)
 PREDICTION_ROUNDS = 3
+MODEL_TRIALS = 2  # renders whose step comes from `prediction`'s model (then secant steps on what was measured)
 
 
 @dataclass
@@ -291,15 +293,24 @@ def _fixed_delta(analysis: Analysis, ranks: list[np.ndarray]) -> float:
 
 
 def _meet_psnr(canvas: _Canvas, target_db: float) -> _Trial:
-    """Closed-form step, then at most MAX_TRIALS secant steps on log(step) -> log(measured MSE)."""
+    """Closed-form step, refined on the factors' own quantisation error (`prediction`) before the first render and
+    again, calibrated by what that render measured, before the second; then secant steps on log(step) -> log(measured
+    MSE), at most MAX_TRIALS renders in all."""
+    analysis = canvas.analysis
     goal = metrics.mse_from_psnr(target_db + AIM_DB)
     ceiling = metrics.mse_from_psnr(target_db + LOW_DB)
     floor = metrics.mse_from_psnr(target_db + HIGH_DB)
-    delta = _predicted_delta(canvas.analysis, goal * PREDICTION_BIAS)
+    delta = _predicted_delta(analysis, goal * PREDICTION_BIAS)
     trim_heap()
+    gain = prediction.render_gain(target_db)  # measured MSE / modelled MSE, until a render measures it
     best: _Trial | None = None
     history: list[_Trial] = []
-    for _ in range(MAX_TRIALS):
+    for attempt in range(MAX_TRIALS):
+        if attempt < MODEL_TRIALS:
+            with stage("encode: prediction"):
+                delta = prediction.delta_for_model(
+                    analysis, goal / gain, delta, prepare=lambda d: _refine_at(analysis, d)
+                )
         with stage("encode: trials"):
             trial = canvas.trial(delta)
         history.append(trial)
@@ -307,7 +318,13 @@ def _meet_psnr(canvas: _Canvas, target_db: float) -> _Trial:
             best = trial
         if floor <= trial.mse <= ceiling:
             return trial
-        delta = _next_delta(history, goal)
+        if attempt + 1 < MODEL_TRIALS:
+            with stage("encode: prediction"):
+                modelled = prediction.model_mse(analysis, delta)
+            if trial.mse > 0.0 and modelled > 0.0:  # (a lossless render calibrates nothing)
+                gain = trial.mse / modelled
+        else:
+            delta = _next_delta(history, goal)
     if best is not None:
         return best
     return canvas.trial(MIN_DELTA)  # keeps every triplet almost exactly

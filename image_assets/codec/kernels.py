@@ -118,6 +118,48 @@ def quantize_tiles(u, vt, s, slot, exact_u, exact_vt, ranks, step, qu_out, qv_ou
     return row
 
 
+@njit(cache=True, nogil=True, inline="always", fastmath=True)
+def _triplet_error(u, vt, row, j, sigma, step):
+    """Squared error between triplet j of row `row` (sigma u v^T, orthonormal DCT-domain vectors) and what format v3
+    decodes from its quantised vectors qu, qv (`_quantize`'s rounding, not stored): the decoder scales qu qv^T by
+    step / sqrt(|qu| |qv|), so the error is sigma^2 + step^2 |qu| |qv| - 2 sigma step (u.qu)(v.qv) / sqrt(|qu| |qv|),
+    in O(m + n). An estimate for the encoder (fastmath: sums in any order)."""
+    f = np.float32(sigma) / np.float32(step)
+    flip = np.float32(-1.0) if u[row, 0, j] * f < 0 else np.float32(1.0)
+    nu, nv, du, dv = 0.0, 0.0, 0.0, 0.0
+    for i in range(u.shape[1]):
+        x = u[row, i, j] * flip
+        q = float(np.rint(min(max(x * f, -LIMIT), LIMIT)))
+        nu += q * q
+        du += q * float(x)
+    for i in range(vt.shape[2]):
+        x = vt[row, j, i] * flip
+        q = float(np.rint(min(max(x * f, -LIMIT), LIMIT)))
+        nv += q * q
+        dv += q * float(x)
+    energy = float(sigma) * float(sigma)
+    if nu == 0.0 or nv == 0.0:  # decodes as nothing
+        return energy
+    size = math.sqrt(nu) * math.sqrt(nv)
+    return max(energy + step * step * size - 2.0 * float(sigma) * step * du * dv / math.sqrt(size), 0.0)
+
+
+@njit(cache=True, nogil=True)
+def quantization_error(u, vt, s, slot, exact_u, exact_vt, ranks, step):
+    """(energy kept, error quantisation adds) over the kept triplets of consecutive tiles (arguments as
+    `quantize_tiles`; errors from `_triplet_error`), without rendering them: triplets' errors add (their vectors
+    are orthogonal within a tile, and rounding errors of different triplets are uncorrelated)."""
+    kept, total = 0.0, 0.0
+    for t in range(ranks.size):
+        for j in range(ranks[t]):
+            kept += float(s[t, j]) * float(s[t, j])
+            if slot[t] >= 0:
+                total += _triplet_error(exact_u, exact_vt, slot[t], j, s[t, j], step)
+            else:
+                total += _triplet_error(u, vt, t, j, s[t, j], step)
+    return kept, total
+
+
 @njit(cache=True, nogil=True)
 def render_factor_tiles(u, vt, s, slot, exact_u, exact_vt, ranks, step, basis_h, basis_w, per_row, out):
     """What `quantize_tiles` then `tiles_to_plane` give, without holding the quantised vectors (encoder trials)."""
