@@ -159,8 +159,7 @@ class Analysis:
         plane's straight from the pixels, without its rows in between."""
         assert self.source is not None
         lay = self.layouts[index]
-        count = -(-(stop - start) // lay.tile_h) * -(-lay.width // lay.tile_w)
-        return self.source.tiles(index, start, stop, (lay.tile_h, lay.tile_w), np.arange(count))
+        return self.source.all_tiles(index, start, stop, (lay.tile_h, lay.tile_w))
 
     def tiles_at(self, index: int, band: Band, local: np.ndarray) -> np.ndarray:
         """`band_tiles(index, band)[local]` without cutting up the rest of the band (the same values)."""

@@ -234,50 +234,99 @@ def _plane_value(pixels, y, x, c0, c1, c2):
     return r * c0 + g * c1 + b * c2
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _deinterleave(pixels, y, r, g, b):
+    """Image row y's channels into three contiguous uint8 rows (a plain copy)."""
+    for x in range(pixels.shape[1]):
+        r[x] = pixels[y, x, 0]
+        g[x] = pixels[y, x, 1]
+        b[x] = pixels[y, x, 2]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mix_row(r, g, b, c0, c1, c2, out):
+    """out[x] = `_plane_value` of pixel x, from deinterleaved rows: the same operations in the same order (the same
+    bits), on contiguous rows, so the loop vectorises (4x faster than per pixel from interleaved RGB)."""
+    half = np.float32(128.0)
+    for x in range(out.size):
+        out[x] = (np.float32(r[x]) - half) * c0 + (np.float32(g[x]) - half) * c1 + (np.float32(b[x]) - half) * c2
+
+
 @njit(cache=True, nogil=True)
 def rgb_to_plane_rows(pixels, start, stop, coefs, out):
     """Rows start..stop of one YCbCr plane (centred float32) from uint8 RGB (`_plane_value`)."""
     width = pixels.shape[1]
-    c0, c1, c2 = coefs[0], coefs[1], coefs[2]
+    r, g, b = np.empty(width, np.uint8), np.empty(width, np.uint8), np.empty(width, np.uint8)
     for y in range(start, stop):
-        for x in range(width):
-            out[y - start, x] = _plane_value(pixels, y, x, c0, c1, c2)
+        _deinterleave(pixels, y, r, g, b)
+        _mix_row(r, g, b, coefs[0], coefs[1], coefs[2], out[y - start])
+
+
+@njit(cache=True, nogil=True)
+def rgb_to_tiles(pixels, coefs, start, stop, th, tw, out):
+    """Every tile of rows start..stop of one YCbCr plane, edge-padded, as `gather_rgb_tiles` gives them for all
+    tiles in order (the same values), a plane row at a time: what the fast analysis cuts."""
+    height, width = stop - start, pixels.shape[1]
+    per_row = -(-width // tw)
+    r, g, b = np.empty(width, np.uint8), np.empty(width, np.uint8), np.empty(width, np.uint8)
+    row = np.empty(per_row * tw, np.float32)
+    for ty in range(-(-height // th)):
+        for a in range(th):
+            _deinterleave(pixels, start + min(ty * th + a, height - 1), r, g, b)
+            _mix_row(r, g, b, coefs[0], coefs[1], coefs[2], row[:width])
+            for x in range(width, row.size):
+                row[x] = row[width - 1]
+            for tx in range(per_row):
+                tile = out[ty * per_row + tx, a]
+                for x in range(tw):
+                    tile[x] = row[tx * tw + x]
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _replication_error(values, means, rows, width):
+    """Squared error (float64) of replicating each 2x2 block mean over the first `rows` rows and `width` columns of
+    `values` (2 rows of plane values; `means` per block). Only the sum is reassociated, so it vectorises: it feeds
+    the rate control, not the planes."""
+    total = 0.0
+    pairs = width // 2
+    for dy in range(rows):
+        line = values[dy]
+        for x2 in range(pairs):
+            d0 = float(line[2 * x2] - means[x2])
+            d1 = float(line[2 * x2 + 1] - means[x2])
+            total += d0 * d0 + d1 * d1
+        if width % 2:
+            d = float(line[width - 1] - means[pairs])
+            total += d * d
+    return total
 
 
 @njit(cache=True, nogil=True)
 def rgb_to_chroma420(pixels, cb_coefs, cr_coefs, cb, cr):
-    """Half-resolution Cb and Cr (2x2 box means; odd edges replicate the last row/column)
-    straight from uint8 RGB; returns the squared error of replicating them back, (Cb, Cr) summed separately."""
+    """Half-resolution Cb and Cr (2x2 box means; odd edges replicate the last row/column) straight from uint8 RGB, a
+    pair of rows at a time (`_mix_row`: the values of `_plane_value`); returns the squared error of replicating
+    them back, (Cb, Cr) summed separately (`_replication_error`)."""
     height, width = pixels.shape[0], pixels.shape[1]
-    half = np.float32(128.0)
-    values = np.empty((2, 4), np.float32)
+    half_w = cb.shape[1]
+    r, g, b = np.empty(width, np.uint8), np.empty(width, np.uint8), np.empty(width, np.uint8)
+    blue, red = np.empty((2, 2 * half_w), np.float32), np.empty((2, 2 * half_w), np.float32)
+    quarter = np.float32(0.25)
     err_b, err_r = 0.0, 0.0
     for y2 in range(cb.shape[0]):
-        for x2 in range(cb.shape[1]):
-            n = 0
-            for dy in range(2):
-                y = min(2 * y2 + dy, height - 1)
-                for dx in range(2):
-                    x = min(2 * x2 + dx, width - 1)
-                    r = np.float32(pixels[y, x, 0]) - half
-                    g = np.float32(pixels[y, x, 1]) - half
-                    b = np.float32(pixels[y, x, 2]) - half
-                    values[0, n] = r * cb_coefs[0] + g * cb_coefs[1] + b * cb_coefs[2]
-                    values[1, n] = r * cr_coefs[0] + g * cr_coefs[1] + b * cr_coefs[2]
-                    n += 1
-            mean_b = (values[0, 0] + values[0, 1] + values[0, 2] + values[0, 3]) * np.float32(0.25)
-            mean_r = (values[1, 0] + values[1, 1] + values[1, 2] + values[1, 3]) * np.float32(0.25)
-            cb[y2, x2] = mean_b
-            cr[y2, x2] = mean_r
-            n = 0
-            for dy in range(2):
-                for dx in range(2):
-                    if 2 * y2 + dy < height and 2 * x2 + dx < width:
-                        db = float(values[0, n] - mean_b)
-                        dr = float(values[1, n] - mean_r)
-                        err_b += db * db
-                        err_r += dr * dr
-                    n += 1
+        for dy in range(2):
+            _deinterleave(pixels, min(2 * y2 + dy, height - 1), r, g, b)
+            _mix_row(r, g, b, cb_coefs[0], cb_coefs[1], cb_coefs[2], blue[dy, :width])
+            _mix_row(r, g, b, cr_coefs[0], cr_coefs[1], cr_coefs[2], red[dy, :width])
+            if width % 2:  # an odd width: the last column again
+                blue[dy, width] = blue[dy, width - 1]
+                red[dy, width] = red[dy, width - 1]
+        out_b, out_r = cb[y2], cr[y2]
+        for x2 in range(half_w):
+            out_b[x2] = (blue[0, 2 * x2] + blue[0, 2 * x2 + 1] + blue[1, 2 * x2] + blue[1, 2 * x2 + 1]) * quarter
+            out_r[x2] = (red[0, 2 * x2] + red[0, 2 * x2 + 1] + red[1, 2 * x2] + red[1, 2 * x2 + 1]) * quarter
+        rows = min(2, height - 2 * y2)
+        err_b += _replication_error(blue, out_b, rows, width)
+        err_r += _replication_error(red, out_r, rows, width)
     return err_b, err_r
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from image_assets.codec.tiles import to_tiles
+
 COLOR_MODELS = ("identity", "ycbcr", "ycbcr420")
 
 # JPEG's full-range BT.601 transform, applied to pixels centred at 128 (so chroma is centred at 0).
@@ -88,6 +90,19 @@ class PlaneSource:
         else:
             rows = np.ascontiguousarray(self.rows(index, start, stop), dtype=np.float32)
             kernels.gather_tiles(rows, th, tw, per_row, wanted, out)
+        return out
+
+    def all_tiles(self, index: int, start: int, stop: int, tile: tuple[int, int]) -> np.ndarray:
+        """Every tile of rows start..stop (whole tile rows) of plane `index`, edge-padded: `tiles` for all of them
+        in order, a luma plane's cut from its rows as they are computed (one pass over the pixels)."""
+        from image_assets.codec import kernels
+
+        th, tw = tile
+        if not (self.transform and index < 3 and index not in self._stored):
+            return to_tiles(np.ascontiguousarray(self.rows(index, start, stop), dtype=np.float32), th, tw)
+        count = -(-(stop - start) // th) * -(-self.shapes[index][1] // tw)
+        out = np.empty((count, th, tw), np.float32)
+        kernels.rgb_to_tiles(self.pixels, _FORWARD32[index], start, stop, th, tw, out)
         return out
 
     def _full_rows(self, index: int, start: int, stop: int) -> np.ndarray:
