@@ -48,7 +48,7 @@ class PlaneSource:
     """
 
     def __init__(self, pixels: np.ndarray, color: str) -> None:
-        self.pixels = _as_hwc(pixels)
+        self.pixels = np.ascontiguousarray(_as_hwc(pixels))  # (validated pixels already are: no copy)
         self.color = color
         height, width, channels = self.pixels.shape
         self.channels = channels
