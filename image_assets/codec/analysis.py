@@ -194,13 +194,14 @@ class Analysis:
         """The factors as stored: trailing triplets (columns of U, rows of Vt) that no tile of these can keep
         dropped (a flat or smooth tile keeps 1-3 of its 16, an opaque alpha plane 1; `s`: the tiles' singular
         values), and the vectors in the DCT domain that format v3 stores them in (once here, not per trial;
-        `transformed`: they already are, as the top-k kernel gives them)."""
+        `transformed`: they already are, as the top-k kernel gives them). Always new arrays, so a band's factors
+        can be released on their own."""
         if self.floors is not None:
-            width = int((s >= self.floors[index]).sum(axis=1).max(initial=0))
+            width = int(np.count_nonzero(s[:, : u.shape[2]] >= self.floors[index], axis=1).max(initial=0))
             if width < u.shape[2]:
                 u, vt = u[:, :, :width], vt[:, :width, :]
         if transformed:
-            return np.ascontiguousarray(u), np.ascontiguousarray(vt)
+            return u.copy(), vt.copy()
         return dct_axis(u, 1), dct_axis(vt, 2)
 
 
@@ -314,7 +315,7 @@ def _fast_plane(analysis: Analysis, index: int, fast_rank: int) -> tuple[PlaneSV
         for b in group:
             lo, hi = (t - first for t in analysis.bands[b].tiles[index])
             u_band, vt_band = analysis.prune(index, u[lo:hi], vt[lo:hi], s[first + lo : first + hi], transformed=True)
-            out.append(analysis.keep(Factors(u_band.copy(), vt_band.copy())))
+            out.append(analysis.keep(Factors(u_band, vt_band)))
         return out
 
     for group_parts in parallel_map(solve, _groups(analysis, index)):
