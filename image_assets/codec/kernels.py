@@ -90,17 +90,27 @@ def tiles_to_plane(ranks, qu, qv, step, basis_h, basis_w, per_row, out):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _gain_and_sign(u, t, j, sigma, step):
+    """Triplet j of tile t: f = sigma / step and the sign (+-1) that makes the pair's qu[0] >= 0, in float32."""
+    f = np.float32(sigma) / np.float32(step)
+    return f, (np.float32(-1.0) if u[t, 0, j] * f < 0 else np.float32(1.0))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _round_coefficient(value, f, flip):
+    """round(value * f * flip) within the format's coefficient range (float32)."""
+    return np.rint(min(max(value * f * flip, -LIMIT), LIMIT))
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _quantize(u, vt, t, j, sigma, step, qu, qv):
     """Triplet j of tile t from DCT-domain factors (U (T, m, k), Vt (T, k, n)) as format v3 stores it:
     round(sigma * vector / step), the pair's sign making qu[0] >= 0. Same arithmetic as `quant.quantize`."""
-    f = np.float32(sigma) / np.float32(step)
-    flip = np.float32(-1.0) if u[t, 0, j] * f < 0 else np.float32(1.0)
+    f, flip = _gain_and_sign(u, t, j, sigma, step)
     for i in range(qu.size):
-        x = min(max(u[t, i, j] * f * flip, -LIMIT), LIMIT)
-        qu[i] = np.int32(np.rint(x))
+        qu[i] = np.int32(_round_coefficient(u[t, i, j], f, flip))
     for i in range(qv.size):
-        x = min(max(vt[t, j, i] * f * flip, -LIMIT), LIMIT)
-        qv[i] = np.int32(np.rint(x))
+        qv[i] = np.int32(_round_coefficient(vt[t, j, i], f, flip))
 
 
 @njit(cache=True, nogil=True)
@@ -124,17 +134,16 @@ def _triplet_error(u, vt, row, j, sigma, step):
     decodes from its quantised vectors qu, qv (`_quantize`'s rounding, not stored): the decoder scales qu qv^T by
     step / sqrt(|qu| |qv|), so the error is sigma^2 + step^2 |qu| |qv| - 2 sigma step (u.qu)(v.qv) / sqrt(|qu| |qv|),
     in O(m + n). An estimate for the encoder (fastmath: sums in any order)."""
-    f = np.float32(sigma) / np.float32(step)
-    flip = np.float32(-1.0) if u[row, 0, j] * f < 0 else np.float32(1.0)
-    nu, nv, du, dv = 0.0, 0.0, 0.0, 0.0
+    f, flip = _gain_and_sign(u, row, j, sigma, step)
+    nu, nv, du, dv = 0.0, 0.0, 0.0, 0.0  # du, dv: (u.qu) and (v.qv) times the sign, which their product cancels
     for i in range(u.shape[1]):
-        x = u[row, i, j] * flip
-        q = float(np.rint(min(max(x * f, -LIMIT), LIMIT)))
+        x = u[row, i, j]
+        q = float(_round_coefficient(x, f, flip))
         nu += q * q
         du += q * float(x)
     for i in range(vt.shape[2]):
-        x = vt[row, j, i] * flip
-        q = float(np.rint(min(max(x * f, -LIMIT), LIMIT)))
+        x = vt[row, j, i]
+        q = float(_round_coefficient(x, f, flip))
         nv += q * q
         dv += q * float(x)
     energy = float(sigma) * float(sigma)
@@ -227,13 +236,17 @@ def ycc420_to_rgb(luma, cb, cr, inverse, out):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _plane_value(pixels, y, x, c0, c1, c2):
-    """One YCbCr plane's value (centred float32) at a uint8 RGB pixel: sum_c coefs[c] * (pixel_c - 128)."""
+def _mix(r, g, b, c0, c1, c2):
+    """One YCbCr plane's value (centred float32) from a pixel's uint8 R, G, B: sum_c coefs[c] * (channel - 128), in
+    this order. Every path from pixels to planes goes through it, so all of them give the same bits."""
     half = np.float32(128.0)
-    r = np.float32(pixels[y, x, 0]) - half
-    g = np.float32(pixels[y, x, 1]) - half
-    b = np.float32(pixels[y, x, 2]) - half
-    return r * c0 + g * c1 + b * c2
+    return (np.float32(r) - half) * c0 + (np.float32(g) - half) * c1 + (np.float32(b) - half) * c2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _plane_value(pixels, y, x, c0, c1, c2):
+    """`_mix` at pixel (y, x) of HxWxC uint8 pixels."""
+    return _mix(pixels[y, x, 0], pixels[y, x, 1], pixels[y, x, 2], c0, c1, c2)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -256,11 +269,10 @@ def _deinterleave(pixels, y, r, g, b):
 
 @njit(cache=True, nogil=True, inline="always")
 def _mix_row(r, g, b, c0, c1, c2, out):
-    """out[x] = `_plane_value` of pixel x, from deinterleaved rows: the same operations in the same order (the same
-    bits), on contiguous rows, so the loop vectorises (4x faster than per pixel from interleaved RGB)."""
-    half = np.float32(128.0)
+    """out[x] = `_mix` of pixel x, from deinterleaved rows: on contiguous rows the loop vectorises (4x faster than
+    per pixel from interleaved RGB)."""
     for x in range(out.size):
-        out[x] = (np.float32(r[x]) - half) * c0 + (np.float32(g[x]) - half) * c1 + (np.float32(b[x]) - half) * c2
+        out[x] = _mix(r[x], g[x], b[x], c0, c1, c2)
 
 
 @njit(cache=True, nogil=True)
