@@ -149,13 +149,10 @@ class Analysis:
             return part
 
     def band_tiles(self, index: int, band: Band) -> np.ndarray:
-        assert self.source is not None
-        lay = self.layouts[index]
-        first, last = band.rows[index]
-        return to_tiles(self.source.rows(index, first, last), lay.tile_h, lay.tile_w)
+        return self.rows_tiles(index, *band.rows[index])
 
     def rows_tiles(self, index: int, start: int, stop: int) -> np.ndarray:
-        """Every tile of plane rows start..stop (whole tile rows), as `band_tiles` cuts them, in one pass: a luma
+        """Every tile of plane rows start..stop (whole tile rows; several bands at once), in one pass: a luma
         plane's straight from the pixels, without its rows in between."""
         assert self.source is not None
         lay = self.layouts[index]

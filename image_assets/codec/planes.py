@@ -85,7 +85,7 @@ class PlaneSource:
         per_row = -(-self.shapes[index][1] // tw)
         out = np.empty((wanted.size, th, tw), np.float32)
         wanted = wanted.astype(np.int64)
-        if self.transform and index < 3 and index not in self._stored:
+        if self._from_pixels(index):
             kernels.gather_rgb_tiles(self.pixels, _FORWARD32[index], start, stop, th, tw, per_row, wanted, out)
         else:
             rows = np.ascontiguousarray(self.rows(index, start, stop), dtype=np.float32)
@@ -98,12 +98,16 @@ class PlaneSource:
         from image_assets.codec import kernels
 
         th, tw = tile
-        if not (self.transform and index < 3 and index not in self._stored):
+        if not self._from_pixels(index):
             return to_tiles(np.ascontiguousarray(self.rows(index, start, stop), dtype=np.float32), th, tw)
         count = -(-(stop - start) // th) * -(-self.shapes[index][1] // tw)
         out = np.empty((count, th, tw), np.float32)
         kernels.rgb_to_tiles(self.pixels, _FORWARD32[index], start, stop, th, tw, out)
         return out
+
+    def _from_pixels(self, index: int) -> bool:
+        """Whether plane `index` is a colour-transformed plane computed from the pixels on demand (not stored)."""
+        return self.transform and index < 3 and index not in self._stored
 
     def _full_rows(self, index: int, start: int, stop: int) -> np.ndarray:
         width = self.pixels.shape[1]
