@@ -127,7 +127,7 @@ def test_topk_tile_svd_finds_the_leading_triplets(gray_crop):
 
 def test_a_group_of_bands_is_cut_into_the_tiles_its_bands_give(rgb_crop):
     """The fast analysis cuts several bands' tiles in one pass (luma straight from the pixels): the same values as
-    cutting each band's plane rows."""
+    cutting each band's plane rows into tiles."""
     from image_assets.codec.analysis import Analysis, Layout, analyze
 
     pixels = np.ascontiguousarray(np.tile(rgb_crop, (3, 2, 1))[:301, :333])  # edges that need padding
@@ -136,5 +136,7 @@ def test_a_group_of_bands_is_cut_into_the_tiles_its_bands_give(rgb_crop):
     for index in range(3):
         top, bottom = analysis.bands[0], analysis.bands[-1]
         whole = analysis.rows_tiles(index, top.rows[index][0], bottom.rows[index][1])
-        banded = np.concatenate([analysis.band_tiles(index, band) for band in analysis.bands])
+        lay = analysis.layouts[index]
+        rows = [analysis.source.rows(index, *band.rows[index]) for band in analysis.bands]
+        banded = np.concatenate([to_tiles(r, lay.tile_h, lay.tile_w) for r in rows])
         assert np.array_equal(whole, banded)
