@@ -1,0 +1,143 @@
+"""A 16x16 tile's triplet in LLVM vector IR: the decoder's (and the encoder's trial renders') inner kernel.
+
+Why by hand: numba hands LLVM 16-long loops whose trip count it only knows at run time, with arrays it cannot prove
+apart, and LLVM leaves most of the work scalar (~1 multiply-add a cycle). Written as operations on <16 x float>
+rows, the same float32 products and sums, in the same order per element, run 8 lanes at a time, so every pixel
+keeps its bits (format v3 defines them: `kernels._accumulate`). No fused multiply-add: the IR has separate
+multiplies and adds, and nothing here allows LLVM to contract them.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils, errors
+from numba.extending import intrinsic
+
+N = 16
+_F32 = ir.FloatType()
+_ROW = ir.VectorType(_F32, N)
+
+
+def _data(context, builder, array_type, array):
+    return context.make_array(array_type)(context, builder, array).data
+
+
+_I32, _I64 = ir.IntType(32), ir.IntType(64)
+_ZEROS = ir.Constant(ir.VectorType(_I32, N), [0] * N)
+EXACT_LIMIT = 1 << 24  # |x| up to here: 16 squares sum below 2**53, exactly, in float64 whatever the order
+
+
+def _splat(builder, value):
+    first = builder.insert_element(ir.Constant(_ROW, ir.Undefined), value, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(first, ir.Constant(_ROW, ir.Undefined), _ZEROS)
+
+
+def _load_row(builder, pointer):
+    return builder.load(builder.bitcast(pointer, _ROW.as_pointer()), align=4)
+
+
+def _store_row(builder, value, pointer):
+    builder.store(value, builder.bitcast(pointer, _ROW.as_pointer()), align=4)
+
+
+def _inverse_dct(builder, coefficients, start, count, scale, basis):
+    """sum over k < count of (float32(coefficients[start + k]) [* scale]) * basis[k, :], summed from k = 0."""
+    total = cgutils.alloca_once_value(builder, ir.Constant(_ROW, [0.0] * N))
+    with cgutils.for_range(builder, count) as loop:
+        value = builder.sitofp(builder.load(builder.gep(coefficients, [builder.add(start, loop.index)])), _F32)
+        if scale is not None:
+            value = builder.fmul(value, scale)
+        row = _load_row(builder, builder.gep(basis, [builder.mul(loop.index, ir.Constant(ir.IntType(64), N))]))
+        builder.store(builder.fadd(builder.load(total), builder.fmul(_splat(builder, value), row)), total)
+    return builder.load(total)
+
+
+def _check(acc, qu, qv, basis_h, basis_w) -> None:
+    for array, dtype in ((acc, types.float32), (qu, types.int32), (qv, types.int32), (basis_h, types.float32),
+                         (basis_w, types.float32)):  # fmt: skip
+        if not (isinstance(array, types.Array) and array.dtype == dtype and array.layout == "C"):
+            raise errors.TypingError(f"C-contiguous {dtype} arrays are required")
+
+
+@intrinsic
+def accumulate_triplet16(typingctx, acc, qu, qv, row, c, basis_h, basis_w, last_u, last_v):
+    """acc += (B_h.T (c qu))(B_w.T qv)^T for rows `row` of the N-column int32 arrays qu and qv, only their first
+    last_u / last_v coefficients (the rest are zero); acc is N x N, both bases N x N (the caller checks shapes)."""
+    _check(acc, qu, qv, basis_h, basis_w)
+    signature = types.void(acc, qu, qv, row, types.float32, basis_h, basis_w, last_u, last_v)
+
+    def codegen(context, builder, sig, args):
+        acc_a, qu_a, qv_a, row_v, c_v, bh_a, bw_a, lu_v, lv_v = args
+        start = builder.mul(row_v, ir.Constant(ir.IntType(64), N))
+        u = _inverse_dct(
+            builder, _data(context, builder, sig.args[1], qu_a), start, lu_v, c_v,
+            _data(context, builder, sig.args[5], bh_a),
+        )  # fmt: skip
+        v = _inverse_dct(
+            builder, _data(context, builder, sig.args[2], qv_a), start, lv_v, None,
+            _data(context, builder, sig.args[6], bw_a),
+        )  # fmt: skip
+        acc_data = _data(context, builder, sig.args[0], acc_a)
+        for a in range(N):
+            pointer = builder.gep(acc_data, [ir.Constant(ir.IntType(64), a * N)])
+            ua = builder.extract_element(u, ir.Constant(ir.IntType(32), a))
+            total = builder.fadd(_load_row(builder, pointer), builder.fmul(_splat(builder, ua), v))
+            _store_row(builder, total, pointer)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@intrinsic
+def vector_stats16(typingctx, q, row):
+    """(sum of squares, one past the last nonzero, 1 if every |x| <= EXACT_LIMIT else 0) of row `row` of the
+    N-column int32 array q. The sum is exact int64 when the flag is 1 (and then equals the float64 sum in index
+    order); otherwise callers sum sequentially themselves."""
+    if not (isinstance(q, types.Array) and q.dtype == types.int32 and q.layout == "C"):
+        raise errors.TypingError("a C-contiguous int32 array is required")
+    result = types.UniTuple(types.int64, 3)
+    signature = result(q, row)
+
+    def codegen(context, builder, sig, args):
+        start = builder.gep(_data(context, builder, sig.args[0], args[0]), [builder.mul(args[1], ir.Constant(_I64, N))])
+        values = builder.load(builder.bitcast(start, ir.VectorType(_I32, N).as_pointer()), align=4)
+        magnitude = builder.select(builder.icmp_signed("<", values, _ZEROS), builder.sub(_ZEROS, values), values)
+        wide = builder.zext(magnitude, ir.VectorType(_I64, N))
+        reduce_add = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_I64, [ir.VectorType(_I64, N)]), f"llvm.vector.reduce.add.v{N}i64"
+        )
+        squares = builder.call(reduce_add, [builder.mul(wide, wide)])
+        mask = ir.IntType(N)
+        nonzero = builder.bitcast(builder.icmp_unsigned("!=", values, _ZEROS), mask)
+        ctlz = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(mask, [mask, ir.IntType(1)]), f"llvm.ctlz.i{N}"
+        )
+        last = builder.sub(ir.Constant(mask, N), builder.call(ctlz, [nonzero, ir.Constant(ir.IntType(1), 0)]))
+        limit = ir.Constant(ir.VectorType(_I32, N), [EXACT_LIMIT] * N)
+        big = builder.bitcast(builder.icmp_unsigned(">", magnitude, limit), mask)
+        small = builder.icmp_unsigned("==", big, ir.Constant(mask, 0))
+        fields = [squares, builder.zext(last, _I64), builder.zext(small, _I64)]
+        return context.make_tuple(builder, sig.return_type, fields)
+
+    return signature, codegen
+
+
+@intrinsic
+def store_tile16(typingctx, acc, out, offset, stride):
+    """out's flat elements offset + a * stride + (0..N-1) = acc[a, :] for a < N (the caller checks the bounds)."""
+    for array in (acc, out):
+        if not (isinstance(array, types.Array) and array.dtype == types.float32 and array.layout == "C"):
+            raise errors.TypingError("C-contiguous float32 arrays are required")
+    signature = types.void(acc, out, offset, stride)
+
+    def codegen(context, builder, sig, args):
+        acc_data = _data(context, builder, sig.args[0], args[0])
+        out_data = _data(context, builder, sig.args[1], args[1])
+        for a in range(N):
+            row = _load_row(builder, builder.gep(acc_data, [ir.Constant(_I64, a * N)]))
+            target = builder.add(args[2], builder.mul(args[3], ir.Constant(_I64, a)))
+            _store_row(builder, row, builder.gep(out_data, [target]))
+        return context.get_dummy_value()
+
+    return signature, codegen
