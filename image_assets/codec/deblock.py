@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from image_assets.codec.vector16 import copy3, copy4
+
 EDGE = 2.0  # jumps below EDGE x strength are filtered
 FLAT = 1.0  # both sides count as smooth when their 3-pixel variation is below FLAT x strength
 FLAT_EDGE = 2.0  # between smooth sides, jumps below FLAT_EDGE x strength are spread as a ramp (3 lost SSIM)
@@ -76,25 +78,43 @@ def _edge_strength(position, grid, coarse, strength):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _gather3(row, edges, lines):
-    """lines[i, 3e + c] = row[edges[e] - 4 + i, c] (one image row, 3 channels)."""
+def _gather3(row, edges, lines, stride):
+    """lines[i * stride + 3e + c] = row[3 (edges[e] - 4 + i) + c] (`row`: one image row of 3 channels, flat), as
+    4-byte copies whose 4th byte the next copy overwrites (each line row has a spare byte after the last edge)."""
     for e in range(edges.size):
-        x = edges[e] - 4
-        for i in range(8):
-            lines[i, 3 * e] = row[x + i, 0]
-            lines[i, 3 * e + 1] = row[x + i, 1]
-            lines[i, 3 * e + 2] = row[x + i, 2]
+        source = 3 * (edges[e] - 4)
+        for i in range(7):
+            copy4(row, source + 3 * i, lines, i * stride + 3 * e)
+        copy3(row, source + 21, lines, 7 * stride + 3 * e)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _scatter3(lines, edges, row):
-    """The inverse of `_gather3`, rounding (`_store`)."""
+def _scatter3(lines, edges, row, stride):
+    """The inverse of `_gather3` (the 4th byte of a copy lands on the next pixel, which the next copy writes)."""
     for e in range(edges.size):
-        x = edges[e] - 4
-        for i in range(8):
-            row[x + i, 0] = _store(lines[i, 3 * e])
-            row[x + i, 1] = _store(lines[i, 3 * e + 1])
-            row[x + i, 2] = _store(lines[i, 3 * e + 2])
+        target = 3 * (edges[e] - 4)
+        for i in range(7):
+            copy4(lines, i * stride + 3 * e, row, target + 3 * i)
+        copy3(lines, 7 * stride + 3 * e, row, target + 21)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _vertical_edges3(pixels, edges, active, strengths):
+    """The vertical edges of a 3-channel image (the common case): each edge's 8 pixels are 24 bytes of a row,
+    copied into a byte line buffer whole pixels at a time, then converted, filtered and rounded as flat runs."""
+    height, width, _ = pixels.shape
+    stride = edges.size * 3 + 1
+    line_bytes = np.empty(8 * stride, np.uint8)
+    lines = np.empty(8 * stride, np.float32)
+    rows = pixels.reshape(height, width * 3)
+    for y in range(height):
+        _gather3(rows[y], edges, line_bytes, stride)
+        for k in range(lines.size):
+            lines[k] = np.float32(line_bytes[k])
+        _filter_lines(lines.reshape(8, stride), edges.size * 3, active, strengths, np.float32(1.0))
+        for k in range(lines.size):
+            line_bytes[k] = _store(lines[k])
+        _scatter3(line_bytes, edges, rows[y], stride)
 
 
 @njit(cache=True, nogil=True)
@@ -113,20 +133,17 @@ def deblock(pixels, channels, grid_h, grid_w, coarse, strength):
     for e in range(edges.size):
         for c in range(depth):
             strengths[e * depth + c] = _edge_strength(edges[e], grid_w, coarse, strength)
-    lines = np.empty((8, edges.size * depth), np.float32)
-    for y in range(height):
-        if depth == 3:  # the common case, with constant trip counts: the copies unroll (a third of the time)
-            _gather3(pixels[y], edges, lines)
-        else:
+    if depth == 3:
+        _vertical_edges3(pixels, edges, active, strengths)
+    else:
+        lines = np.empty((8, edges.size * depth), np.float32)
+        for y in range(height):
             for e in range(edges.size):
                 x = edges[e]
                 for i in range(8):
                     for c in range(depth):
                         lines[i, e * depth + c] = pixels[y, x - 4 + i, c]
-        _filter_lines(lines, edges.size * depth, active, strengths, np.float32(1.0))
-        if depth == 3:
-            _scatter3(lines, edges, pixels[y])
-        else:
+            _filter_lines(lines, edges.size * depth, active, strengths, np.float32(1.0))
             for e in range(edges.size):
                 x = edges[e]
                 for i in range(8):

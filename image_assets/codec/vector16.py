@@ -141,3 +141,30 @@ def store_tile16(typingctx, acc, out, offset, stride):
         return context.get_dummy_value()
 
     return signature, codegen
+
+
+def _byte_copier(width: int):
+    """An intrinsic copying `width` bytes (one unaligned load and store) between uint8 arrays at flat offsets."""
+
+    @intrinsic
+    def copy(typingctx, src, src_offset, dst, dst_offset):
+        for array in (src, dst):
+            if not (isinstance(array, types.Array) and array.dtype == types.uint8 and array.layout == "C"):
+                raise errors.TypingError("C-contiguous uint8 arrays are required")
+        signature = types.void(src, src_offset, dst, dst_offset)
+        chunk = ir.VectorType(ir.IntType(8), width).as_pointer()
+
+        def codegen(context, builder, sig, args):
+            source = builder.gep(_data(context, builder, sig.args[0], args[0]), [args[1]])
+            target = builder.gep(_data(context, builder, sig.args[2], args[2]), [args[3]])
+            value = builder.load(builder.bitcast(source, chunk), align=1)
+            builder.store(value, builder.bitcast(target, chunk), align=1)
+            return context.get_dummy_value()
+
+        return signature, codegen
+
+    return copy
+
+
+copy3 = _byte_copier(3)
+copy4 = _byte_copier(4)
