@@ -1,7 +1,8 @@
 """The `.svdz` byte layout (see FORMAT.md): fixed prefix, JSON header, payload, CRC32 over both.
 
-Version 3 (written) codes each plane as one range-coded stream (`entropy.py`); versions 1 and 2 (read only) hold
-one zstd frame of int8 coefficients with int32 escapes."""
+Version 4 (written) codes each plane's ranks with a range coder and its vectors with adaptive rANS (`entropy_v4.py`),
+version 3 (read only) the whole plane with the range coder (`entropy.py`); versions 1 and 2 (read only) hold one
+zstd frame of int8 coefficients with int32 escapes."""
 
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ from image_assets.codec.header import Header, parse_json, validate
 from image_assets.codec.quant import PlaneCode, PlaneLayout, band_code
 
 MAGIC = b"SVDZ"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 # 1: vectors tile-major, zstd; 2: index-major (all 1st triplets, then all 2nd, ...), zstd; 3: DCT-domain vectors,
-# one context-modelled range-coded stream per plane.
-SUPPORTED_VERSIONS = (1, 2, 3)
-ENTROPY_CODER = "range-ctx"  # what v3 writes (recorded with every compression run)
+# one context-modelled range-coded stream per plane; 4: as 3, the vectors in rANS blocks with 16-letter alphabets.
+SUPPORTED_VERSIONS = (1, 2, 3, 4)
+ENTROPY_CODER = "rans-alphabet16"  # what v4 writes (recorded with every compression run)
 PREFIX = struct.Struct("<4sBBII")  # magic, version, flags, header length, crc32(header + payload)
 ESCAPE = -128
 DEFAULT_MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)  # Pillow's decompression-bomb limit
@@ -75,18 +76,18 @@ def tiles_per_row(lay: PlaneLayout) -> int:
 
 
 class Payload:
-    """A v3 file assembled from codes that arrive a band of tiles at a time, each plane's tiles in order (planes may
+    """A v4 file assembled from codes that arrive a band of tiles at a time, each plane's tiles in order (planes may
     interleave: each has its own stream). The ranks are coded up front, the vectors as they arrive, so only
     compressed bytes are held."""
 
     def __init__(self, layouts: list[PlaneLayout], ranks: list[np.ndarray]) -> None:
-        from image_assets.codec.entropy import (
-            PlaneEncoder,
+        from image_assets.codec.entropy_v4 import (
+            PlaneEncoderV4,
         )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
 
         self.layouts = layouts
         self.streams = [
-            PlaneEncoder(r, tiles_per_row(lay), min(lay.tile_h, lay.tile_w))
+            PlaneEncoderV4(r, tiles_per_row(lay), min(lay.tile_h, lay.tile_w))
             for lay, r in zip(layouts, ranks, strict=True)
         ]
         self.expected = [int(np.asarray(r).size) for r in ranks]
@@ -95,7 +96,7 @@ class Payload:
     def add(self, index: int, code: PlaneCode) -> None:
         """The next tiles of plane `index`, as `quantize` gives them (rows tile-major, DCT domain)."""
         if not code.dct:
-            raise ValueError("format v3 stores DCT-domain vectors")
+            raise ValueError("formats v3 and v4 store DCT-domain vectors")
         self.streams[index].add(code.ranks, code.qu, code.qv)
         self.added[index] += len(code.ranks)  # each plane's own slot: planes may be added from different threads
 
@@ -154,34 +155,57 @@ class TileCode:
 
 
 class StreamCode:
-    """A v3 plane: ranks decoded up front (the geometry checks need them), vectors decoded a band of tiles at a
-    time as rendering asks for them, so a decode holds one band's coefficients, not the image's."""
+    """A v3 or v4 plane: ranks decoded up front (the geometry checks need them), vectors decoded a band of tiles at
+    a time as rendering asks for them, so a decode holds one band's coefficients, not the image's."""
 
-    def __init__(self, stream: np.ndarray, lay: PlaneLayout, step: float) -> None:
+    def __init__(self, stream: np.ndarray, lay: PlaneLayout, step: float, version: int) -> None:
+        from image_assets.codec import (
+            entropy,
+            entropy_v4,
+        )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
+
         self.stream = stream
         self.lay = lay
         self.step = step
+        self.version = version
         self.ranks = np.zeros(lay.tiles, np.int64)
         self.cursor = np.zeros(3, np.int64)
-        from image_assets.codec.entropy import (
-            decode_plane_ranks,
-        )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
-
         limit = min(lay.tile_h, lay.tile_w)
-        self.probs = decode_plane_ranks(stream, lay.tiles, tiles_per_row(lay), limit, self.ranks, self.cursor)
+        if version >= 4:
+            parts = entropy_v4.split_stream(stream)
+            if parts is None:
+                raise CodecError("corrupt .svdz payload (a plane's ranks run past its stream)")
+            entropy.decode_plane_ranks(parts[0], lay.tiles, tiles_per_row(lay), limit, self.ranks, self.cursor)
+            self.cursor[:] = (entropy_v4.RANS_LOW, entropy_v4.RANS_LOW, parts[1])
+            self.stream = np.concatenate([stream, np.zeros(2, np.uint8)])  # the branch-free reads' padding
+            self.probs = entropy.new_probabilities()
+            self.alphabets = entropy_v4.new_alphabets()
+        else:
+            self.probs = entropy.decode_plane_ranks(
+                stream, lay.tiles, tiles_per_row(lay), limit, self.ranks, self.cursor
+            )
         self.next_tile = 0
 
     def band(self, first: int, last: int) -> PlaneCode:
         if first != self.next_tile:
-            raise ValueError("a v3 plane is decoded band after band, in order")
+            raise ValueError("a stream plane is decoded band after band, in order")
         ranks = self.ranks[first:last]
         rows = int(ranks.sum())
         qu = np.empty((rows, self.lay.tile_h), np.int32)
         qv = np.empty((rows, self.lay.tile_w), np.int32)
-        from image_assets.codec.entropy import DECODE_OK, decode_plane_vectors
+        from image_assets.codec import entropy, entropy_v4
 
-        if decode_plane_vectors(self.stream, self.probs, self.cursor, ranks, qu, qv) != DECODE_OK:
+        if self.version >= 4:
+            block_tiles = entropy_v4.BLOCK_TILE_ROWS * tiles_per_row(self.lay)
+            status = entropy_v4.decode_plane_vectors(
+                self.stream, self.probs, self.alphabets, self.cursor, self.ranks, first, last, block_tiles, qu, qv
+            )
+        else:
+            status = entropy.decode_plane_vectors(self.stream, self.probs, self.cursor, ranks, qu, qv)
+        if status == entropy.DECODE_BAD_LAST:
             raise CodecError("corrupt .svdz payload (a vector longer than its tile)")
+        if status != entropy.DECODE_OK:
+            raise CodecError("corrupt .svdz payload (a coding state the encoder cannot produce)")
         self.next_tile = last
         return PlaneCode(ranks, qu, qv, self.step, dct=True)
 
@@ -195,7 +219,7 @@ def read(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, 
     version, header, payload = read_header(bytes(data), max_pixels=max_pixels)
     try:
         if version >= 3:
-            return _parse_v3(header, payload)
+            return _parse_streams(header, payload, version)
         header, layouts, codes = _parse(header, payload, version)
         return header, layouts, [TileCode(code) for code in codes]
     except CodecError:
@@ -211,7 +235,7 @@ def _geometry(header: Header) -> list[PlaneLayout]:
     return [PlaneLayout(p.height, p.width, p.tile_h, p.tile_w, p.weight) for p in header.planes]
 
 
-def _parse_v3(header: Header, payload: bytes) -> tuple[Header, list[PlaneLayout], list[PlaneSource]]:
+def _parse_streams(header: Header, payload: bytes, version: int) -> tuple[Header, list[PlaneLayout], list[PlaneSource]]:
     layouts = _geometry(header)
     if sum(header.sections) != len(payload):
         raise CodecError("corrupt .svdz header (the plane streams do not add up to the payload)")
@@ -220,7 +244,7 @@ def _parse_v3(header: Header, payload: bytes) -> tuple[Header, list[PlaneLayout]
     for lay, plane, size in zip(layouts, header.planes, header.sections, strict=True):
         stream = np.frombuffer(payload, np.uint8, count=size, offset=start)
         start += size
-        source = StreamCode(stream, lay, plane.step)
+        source = StreamCode(stream, lay, plane.step, version)
         if plane.step > MAX_USED_STEP and source.ranks.any():
             raise CodecError("corrupt .svdz header (a step too large for the coefficients that use it)")
         if int(source.ranks.sum()) * (lay.tile_h + lay.tile_w) > MAX_COEFFICIENTS_PER_BYTE * size + COEFFICIENT_SLACK:

@@ -168,3 +168,53 @@ def _byte_copier(width: int):
 
 copy3 = _byte_copier(3)
 copy4 = _byte_copier(4)
+
+
+_LANE_INDEX = ir.Constant(ir.VectorType(_I32, N), list(range(N)))
+
+
+def _int_lanes(context, builder, array_type, array, offset):
+    if not (isinstance(array_type, types.Array) and array_type.dtype == types.int32 and array_type.layout == "C"):
+        raise errors.TypingError("a C-contiguous int32 array is required")
+    pointer = builder.gep(_data(context, builder, array_type, array), [offset])
+    return builder.bitcast(pointer, ir.VectorType(_I32, N).as_pointer())
+
+
+def _int_splat(builder, value):
+    vector = ir.VectorType(_I32, N)
+    first = builder.insert_element(ir.Constant(vector, ir.Undefined), builder.trunc(value, _I32), ir.Constant(_I32, 0))
+    return builder.shuffle_vector(first, ir.Constant(vector, ir.Undefined), _ZEROS)
+
+
+@intrinsic
+def count_at_or_below(typingctx, table, offset, code, scale):
+    """How many i in 0..N-1 have scale * (table[offset + i] + i) <= code, as unsigned 32-bit products and values
+    (callers keep every product below 2**32): an adaptive alphabet's letter search, all letters at once."""
+    signature = types.int64(table, offset, code, scale)
+
+    def codegen(context, builder, sig, args):
+        row = builder.load(_int_lanes(context, builder, sig.args[0], args[0], args[1]), align=4)
+        bounds = builder.mul(builder.add(row, _LANE_INDEX), _int_splat(builder, args[3]))
+        below = builder.icmp_unsigned("<=", bounds, _int_splat(builder, args[2]))
+        popcount = builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(N)])
+        return builder.zext(builder.call(popcount, [builder.bitcast(below, ir.IntType(N))]), _I64)
+
+    return signature, codegen
+
+
+@intrinsic
+def move_towards(typingctx, table, offset, letter, shift, total):
+    """table[offset + i] += (target - table[offset + i]) >> shift (arithmetic) for i in 0..N-1, target = `total`
+    for i > letter and 0 otherwise: an adaptive alphabet learning the letter it just coded."""
+    signature = types.void(table, offset, letter, shift, total)
+
+    def codegen(context, builder, sig, args):
+        pointer = _int_lanes(context, builder, sig.args[0], args[0], args[1])
+        row = builder.load(pointer, align=4)
+        above = builder.icmp_signed(">", _LANE_INDEX, _int_splat(builder, args[2]))
+        target = builder.select(above, _int_splat(builder, args[4]), _ZEROS)
+        step = builder.ashr(builder.sub(target, row), _int_splat(builder, args[3]))
+        builder.store(builder.add(row, step), pointer, align=4)
+        return context.get_dummy_value()
+
+    return signature, codegen

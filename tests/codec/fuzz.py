@@ -30,6 +30,7 @@ import zstandard
 from image_assets.codec import CodecError, decode, encode, inspect
 from image_assets.codec.container import MAGIC, PREFIX
 from image_assets.codec.entropy import PlaneEncoder
+from image_assets.codec.entropy_v4 import PlaneEncoderV4
 
 CORPUS = Path(__file__).with_name("fuzz_corpus")
 SAMPLES = Path(__file__).resolve().parents[2] / "image_assets" / "codec" / "samples"
@@ -57,7 +58,7 @@ def seeds() -> list[bytes]:
     rgb = smooth.clip(0, 255).astype(np.uint8)
     rgba = np.dstack([rgb, rgb[:, :, 0]]).astype(np.uint8)
     files = [encode(rgb, psnr=35), encode(rgb[:, :, 0], psnr=30), encode(rgb, rank=4), encode(rgba, psnr=35)]
-    files += [(SAMPLES / f"v{n}.svdz").read_bytes() for n in (1, 2, 3)]
+    files += [(SAMPLES / f"v{n}.svdz").read_bytes() for n in (1, 2, 3, 4)]
     return files
 
 
@@ -98,15 +99,20 @@ def mutate_field(rng: random.Random, data: bytes) -> bytes:
     return pack(_set(header, path, rng.choice(HOSTILE)), payload, version)
 
 
-def v3_streams(header: dict, rank: int) -> bytes:
-    """Range-coded plane streams giving every tile `rank` (capped by its size) and, since the stream then ends and
-    missing bytes read as zero, all-zero vectors: a few bytes declaring up to billions of coefficients."""
+def plane_streams(header: dict, rank: int, version: int) -> bytes:
+    """Plane streams (format v3 or v4) giving every tile `rank` (capped by its size) and, since the stream then
+    ends and missing bytes read as zero, all-zero vectors: a few bytes declaring up to billions of coefficients."""
     streams = []
     for plane in header["planes"]:
         per_row = -(-plane["w"] // plane["tw"])
         tiles = -(-plane["h"] // plane["th"]) * per_row
         limit = min(plane["th"], plane["tw"])
-        encoder = PlaneEncoder(np.full(tiles, min(rank, limit), np.int64), per_row, limit)
+        ranks = np.full(tiles, min(rank, limit), np.int64)
+        if version >= 4:
+            encoder = PlaneEncoderV4(ranks, per_row, limit)
+            encoder.next_tile = tiles  # the ranks alone: the vectors are left to the missing bytes
+        else:
+            encoder = PlaneEncoder(ranks, per_row, limit)
         streams.append(encoder.finish())
     header["sections"] = [len(stream) for stream in streams]
     return b"".join(streams)
@@ -123,7 +129,7 @@ def mutate_geometry(rng: random.Random, data: bytes) -> bytes:
             factor = 2 if header["color"] == "ycbcr420" and plane is not header["planes"][0] else 1
             plane["h"], plane["w"] = -(-height // factor), -(-width // factor)
             plane["th"], plane["tw"] = min(plane["th"], plane["h"]), min(plane["tw"], plane["w"])
-        payload = v3_streams(header, rng.choice([0, 1, 16, 8192]))
+        payload = plane_streams(header, rng.choice([0, 1, 16, 8192]), version)
         return pack(header, payload, version)
     scale = rng.choice([2, 16, 256, 4096])
     width, height = min(header["width"] * scale, 1 << 16), min(header["height"] * scale, 1 << 16)
@@ -219,43 +225,56 @@ def zstd_frame_declaring(size: int) -> bytes:
 
 def attacks() -> dict[str, bytes]:
     """The review's findings, one file each (see the issue): all must be a CodecError, quickly and cheaply. The
-    zstd ones are built on the version 2 sample (v1/v2 files keep being read); `v3_*` on a version 3 file."""
-    return {**_legacy_attacks(), **_v3_attacks()}
+    zstd ones are built on the version 2 sample (v1/v2 files keep being read); `v3_*` on the version 3 sample and
+    `v4_*` on a file this build writes."""
+    return {**_legacy_attacks(), **_stream_attacks((SAMPLES / "v3.svdz").read_bytes()), **_stream_attacks(seeds()[0])}
 
 
-def _v3_attacks() -> dict[str, bytes]:
-    version, header, payload = unpack(seeds()[0])
-    assert version == 3
+def _stream_attacks(data: bytes) -> dict[str, bytes]:
+    version, header, payload = unpack(data)
+    assert version >= 3
     out = {}
     bomb = json.loads(json.dumps(header))
     bomb.update(width=4096, height=4096)
     for plane in bomb["planes"]:
         factor = 2 if plane is not bomb["planes"][0] else 1
         plane.update(h=4096 // factor, w=4096 // factor, th=16, tw=16)
-    out["v3_rank16_zero_vectors_16MP"] = pack(bomb, v3_streams(bomb, 16), version)
-    out["v3_sections_longer_than_payload"] = pack(
+    out["rank16_zero_vectors_16MP"] = pack(bomb, plane_streams(bomb, 16, version), version)
+    out["sections_longer_than_payload"] = pack(
         _set(json.loads(json.dumps(header)), ("sections", 0), 1 << 30), payload, version
     )
-    out["v3_deblock_nan"] = pack(
+    out["deblock_nan"] = pack(
         json.dumps(header, separators=(",", ":")).replace('"deblock":', '"deblock":NaN,"x":'), payload, version
     )
-    out["v3_deblock_huge"] = pack(_set(json.loads(json.dumps(header)), ("deblock",), 1e300), payload, version)
-    out["v3_random_streams"] = pack(
-        header, bytes(random.Random(7).randrange(256) for _ in range(len(payload))), version
-    )
+    out["deblock_huge"] = pack(_set(json.loads(json.dumps(header)), ("deblock",), 1e300), payload, version)
+    out["random_streams"] = pack(header, bytes(random.Random(7).randrange(256) for _ in range(len(payload))), version)
     long_vector = json.loads(json.dumps(header))
     first = long_vector["planes"][0]
     per_row = -(-first["w"] // first["tw"])
     tiles = -(-first["h"] // first["th"]) * per_row
-    encoder = PlaneEncoder(np.ones(tiles, np.int64), per_row, 16)
+    encoder = (PlaneEncoderV4 if version >= 4 else PlaneEncoder)(np.ones(tiles, np.int64), per_row, 16)
     wide = np.zeros((tiles, 40), np.int32)
     wide[:, 39] = 5  # a vector whose last nonzero coefficient lies past its tile
     encoder.add(np.ones(tiles, np.int64), wide, wide)
     stream = encoder.finish()
     rest = payload[header["sections"][0] :]
     long_vector["sections"][0] = len(stream)
-    out["v3_vector_longer_than_tile"] = pack(long_vector, stream + rest, version)
-    return out
+    out["vector_longer_than_tile"] = pack(long_vector, stream + rest, version)
+    if version >= 4:  # a block that does not end where its encoder left it, and a ranks length past the stream
+        first = bytearray(payload[: header["sections"][0]])
+        first[-1] ^= 0x5A
+        out["block_end_state_wrong"] = pack(header, bytes(first) + payload[header["sections"][0] :], version)
+        first = bytearray(payload[: header["sections"][0]])
+        first[:4] = (len(first) + 1).to_bytes(4, "little")
+        out["ranks_past_stream"] = pack(header, bytes(first) + payload[header["sections"][0] :], version)
+        noise, start, planes = random.Random(8), 0, []
+        for size in header["sections"]:  # valid ranks, random rANS blocks
+            stream = payload[start : start + size]
+            keep = 4 + int.from_bytes(stream[:4], "little")
+            planes.append(stream[:keep] + bytes(noise.randrange(256) for _ in range(size - keep)))
+            start += size
+        out["random_blocks"] = pack(header, b"".join(planes), version)
+    return {f"v{version}_{name}": data for name, data in out.items()}
 
 
 def _legacy_attacks() -> dict[str, bytes]:

@@ -1,0 +1,456 @@
+"""Format v4's entropy stage: v3's context model (`entropy.py`) coded with adaptive rANS and 16-letter alphabets.
+
+Why: v3's binary range coder spends ~3.5 serial decisions per coefficient (zero flag, sign, a unary exponent, raw
+bits), and its decoder waits on a multiply and an unpredictable branch at each: ~13 ms of a 1080p decode. Here a
+coefficient's magnitude (and a vector's length) is one letter of an adaptive 16-letter alphabet, and rANS finds a
+letter by comparing the state's low 15 bits with the 16 cumulative counts at once (`lanes16`), no multiply or
+branch before the comparison. The encoder runs the same adaptive model forwards, then codes each block backwards
+(rANS is last in, first out).
+
+A plane's stream: u32 (little-endian) length R, R bytes of v3's range-coded ranks (`entropy.encode_ranks`), then
+one rANS block per BLOCK_TILE_ROWS rows of tiles that keep any triplet (a block of rank-0 tiles has no bytes).
+In a block, for every kept triplet, tile after tile: its qu vector, then its qv vector. A vector codes the letter
+min(L, 15) (L: one past its last nonzero coefficient; alphabet per side u/v and triplet bucket min(j, 3)); for a
+15, L - 14 follows as an adaptive Exp-Golomb code (v3's LAST contexts). Then for k < L the letter min(|x|, 15)
+(alphabet per side, triplet bucket, position bucket 0, 1, 2-3, 4-7, 8+ and min(|previous|, 2)); a 15 is followed
+by |x| - 14 as Exp-Golomb (v3's EXP contexts); a nonzero x by its sign (v3's SIGN contexts).
+
+Symbols: a letter s spans [c[s] + s, c[s + 1] + s + 1) of 2**15 (c: the alphabet's cumulative counts, c[0] = 0 <=
+c[1] <= ... <= c[16] = T = 2**15 - 16, so every letter keeps a width of at least 1); an adaptive binary decision
+with probability p/4096 of a 0 spans [0, p) or [p, 4096) of 2**12 (p as in v3: starts at 2048, moves 1/32 of the
+way to each bit); the bits below an Exp-Golomb code's top bit are uniform chunks of at most 12 bits, high chunk
+first. After a letter the counts move towards it: c[i] += (t - c[i]) >> a (t = T for i > s, 0 otherwise; >> rounds
+down), a = 3 for an alphabet's first 16 letters, 4 up to 32, 5 up to 128, then 6. All alphabets start uniform.
+
+rANS: a 32-bit state x in [2**16, 2**32). A block starts with x as a u32; decoding a symbol of width w at start b
+in 2**n: slot = x mod 2**n, x = w (x >> n) + slot - b, then if x < 2**16, x = x * 2**16 + the next u16 (little
+-endian; bytes past the stream read as zero). A block ends with x = 2**16 exactly (checked).
+
+Decoding never reads past the stream, never writes past its arrays and reports impossible values (DECODE_BAD_*)
+instead of raising.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+from numba import njit
+
+from image_assets.codec.entropy import (
+    ADAPT_SHIFT,
+    DECODE_BAD_LAST,
+    DECODE_OK,
+    EXP_CTX,
+    LAST_CTX,
+    MAX_EXPONENT,
+    PROB_BITS,
+    SIGN_CTX,
+    decode_plane_ranks,
+    encode_ranks,
+    flush,
+    new_probabilities,
+    new_state,
+)
+from image_assets.codec.vector16 import N as LANES
+from image_assets.codec.vector16 import count_at_or_below, move_towards
+
+DECODE_BAD_VALUE, DECODE_BAD_STREAM = 3, 4
+LETTERS = LANES  # 16: letter min(|x|, 15)
+ESCAPE = LETTERS - 1
+CDF_BITS = 15
+CDF_TOTAL = (1 << CDF_BITS) - LETTERS
+COUNT = LETTERS + 1  # column holding how many letters an alphabet has coded (column LETTERS holds CDF_TOTAL)
+ROW = LETTERS + 2
+RAW_CHUNK = 12
+RANS_LOW = 1 << 16
+BLOCK_TILE_ROWS = 8  # a block's bytes hold its two final states (8): ~0.3% of a 1080p file at 30 dB
+MAX_MAGNITUDE = (1 << 31) - 1
+RANKS_PREFIX = struct.Struct("<I")
+
+# Alphabets (rows of one table per plane).
+LENGTH_ALPHABET = 0  # 2 sides x 4 triplet buckets
+COEFFICIENT_ALPHABET = LENGTH_ALPHABET + 2 * 4  # 2 sides x 4 triplet buckets x 5 position buckets x 3 sizes
+N_ALPHABETS = COEFFICIENT_ALPHABET + 2 * 4 * 5 * 3
+
+
+def new_alphabets() -> np.ndarray:
+    """Every alphabet uniform, nothing coded yet."""
+    table = np.zeros((N_ALPHABETS, ROW), np.int32)
+    table[:, : LETTERS + 1] = (CDF_TOTAL * np.arange(LETTERS + 1)) // LETTERS
+    return table
+
+
+@njit(cache=True, inline="always")
+def _adapt(cdf, ctx, s):
+    n = cdf[ctx, COUNT]
+    shift = 3 + (n > 15) + (n > 31) + (n > 127)
+    cdf[ctx, COUNT] = min(n + 1, 128)
+    move_towards(cdf, ctx * ROW, s, shift, CDF_TOTAL)
+
+
+@njit(cache=True, inline="always")
+def _position_bucket(k):
+    return 0 if k == 0 else (1 if k == 1 else (2 if k < 4 else (3 if k < 8 else 4)))
+
+
+@njit(cache=True, inline="always")
+def _coefficient_alphabet(group, k, prev):
+    return COEFFICIENT_ALPHABET + (group * 5 + _position_bucket(k)) * 3 + min(prev, 2)
+
+
+# --- encoding: the model forwards into records, then rANS backwards ----------------------------------------
+# A record (uint32) is a symbol's place: a letter start | (width - 1) << 15 of 2**15; a binary decision
+# BINARY | start | (width - 1) << 12 of 2**12; a raw chunk RAW | value | bits << 12 (width 1 of 2**bits).
+BINARY, RAW = 1 << 30, 1 << 31
+
+
+@njit(cache=True, inline="always")
+def _record_letter(records, n, cdf, ctx, s):
+    start = cdf[ctx, s] + s
+    records[n] = start | ((cdf[ctx, s + 1] + s - start) << CDF_BITS)
+    _adapt(cdf, ctx, s)
+    return n + 1
+
+
+@njit(cache=True, inline="always")
+def _record_bit(records, n, probs, ctx, bit):
+    p = probs[ctx]
+    if bit == 0:
+        records[n] = BINARY | ((p - 1) << PROB_BITS)
+        probs[ctx] = p + (((1 << PROB_BITS) - p) >> ADAPT_SHIFT)
+    else:
+        records[n] = BINARY | p | (((1 << PROB_BITS) - p - 1) << PROB_BITS)
+        probs[ctx] = p - (p >> ADAPT_SHIFT)
+    return n + 1
+
+
+@njit(cache=True, inline="always")
+def _record_raw(records, n, value, nbits):
+    while nbits > 0:
+        chunk = min(nbits, RAW_CHUNK)
+        nbits -= chunk
+        records[n] = RAW | ((value >> nbits) & ((1 << chunk) - 1)) | (chunk << RAW_CHUNK)
+        n += 1
+    return n
+
+
+@njit(cache=True, inline="always")
+def _record_exp(records, n, probs, ctx, value):
+    """value >= 1: v3's adaptive Exp-Golomb code (unary bit length, one context per prefix bit, raw low bits)."""
+    e = 0
+    while (value >> (e + 1)) > 0:
+        e += 1
+    for i in range(e):
+        n = _record_bit(records, n, probs, ctx + min(i, 31), 1)
+    if e < MAX_EXPONENT:
+        n = _record_bit(records, n, probs, ctx + min(e, 31), 0)
+    return _record_raw(records, n, value, e)
+
+
+@njit(cache=True, inline="always")
+def _record_vector(records, n, probs, cdf, vec, side, jb):
+    last = 0
+    for k in range(vec.size):
+        if vec[k] != 0:
+            last = k + 1
+    group = side * 4 + jb
+    letter = min(last, ESCAPE)
+    n = _record_letter(records, n, cdf, LENGTH_ALPHABET + group, letter)
+    if letter == ESCAPE:
+        n = _record_exp(records, n, probs, LAST_CTX + group * 32, last - ESCAPE + 1)
+    prev = 0
+    for k in range(last):
+        x = vec[k]
+        m = x if x >= 0 else -x
+        letter = min(m, ESCAPE)
+        n = _record_letter(records, n, cdf, _coefficient_alphabet(group, k, prev), letter)
+        if letter == ESCAPE:
+            n = _record_exp(records, n, probs, EXP_CTX + (group * 5 + _position_bucket(k)) * 32, m - ESCAPE + 1)
+        if m:
+            n = _record_bit(records, n, probs, SIGN_CTX + side * 2 + (1 if k == 0 else 0), 1 if x < 0 else 0)
+        prev = m
+    return n
+
+
+@njit(cache=True, nogil=True)
+def record_vectors(probs, cdf, ranks, qu, qv, records, n):
+    """Append the records of the qu and qv rows of consecutive tiles to records[n:]; returns the new count."""
+    row = 0
+    for tile in range(ranks.size):
+        for j in range(ranks[tile]):
+            jb = min(j, 3)
+            n = _record_vector(records, n, probs, cdf, qu[row], 0, jb)
+            n = _record_vector(records, n, probs, cdf, qv[row], 1, jb)
+            row += 1
+    return n
+
+
+@njit(cache=True, inline="always")
+def _escape_records(value):
+    """Records of the Exp-Golomb code of value >= 1: e + 1 decisions and ceil(e / 12) raw chunks, e its bit
+    length - 1."""
+    e = 0
+    while (value >> (e + 1)) > 0:
+        e += 1
+    return e + 1 + (e + RAW_CHUNK - 1) // RAW_CHUNK
+
+
+@njit(cache=True, nogil=True)
+def record_bound(qu, qv):
+    """Records the rows need at most: per vector a length letter (and its escape, at most for a full length),
+    per coefficient a letter, a sign and an escape when |x| >= 15."""
+    total = 0
+    for q in (qu, qv):
+        length = q.shape[1]
+        per_vector = 1 + (_escape_records(length - ESCAPE + 1) if length >= ESCAPE else 0)
+        for i in range(q.shape[0]):
+            total += per_vector
+            for k in range(length):
+                m = abs(np.int64(q[i, k]))
+                total += 2 + (_escape_records(m - ESCAPE + 1) if m >= ESCAPE else 0)
+    return total
+
+
+@njit(cache=True, nogil=True)
+def rans_encode(records, n, out):
+    """rANS-code records[:n] backwards into the end of `out` (room for 2 n + 8 bytes: a symbol emits at most one
+    u16), symbol i on state i mod 2; returns where the block starts in `out`."""
+    states = np.full(2, RANS_LOW, np.int64)
+    pos = out.size
+    for i in range(n - 1, -1, -1):
+        rec = np.int64(records[i])
+        if rec & RAW:
+            start, width, bits = rec & ((1 << RAW_CHUNK) - 1), 1, (rec >> RAW_CHUNK) & 0xF
+        elif rec & BINARY:
+            start, width, bits = rec & 0xFFF, ((rec >> PROB_BITS) & 0xFFF) + 1, PROB_BITS
+        else:
+            start, width, bits = rec & 0x7FFF, ((rec >> CDF_BITS) & 0x7FFF) + 1, CDF_BITS
+        x = states[i & 1]
+        if x >= ((RANS_LOW >> bits) << 16) * width:
+            pos -= 2
+            out[pos] = x & 0xFF
+            out[pos + 1] = (x >> 8) & 0xFF
+            x >>= 16
+        states[i & 1] = ((x // width) << bits) + (x % width) + start
+    for state in (states[1], states[0]):
+        pos -= 4
+        for i in range(4):
+            out[pos + i] = (state >> (8 * i)) & 0xFF
+    return pos
+
+
+class PlaneEncoderV4:
+    """One plane's v4 stream, fed its tiles in order a band at a time: ranks coded up front, each block's records
+    collected as the bands arrive and rANS-coded when the block is complete (memory: one block's records)."""
+
+    def __init__(self, ranks: np.ndarray, per_row: int, limit: int) -> None:
+        ranks = np.ascontiguousarray(ranks, np.int64)
+        state, probs = new_state(), new_probabilities()
+        out = np.empty(16 + ranks.size * (limit + 1) + 8, np.uint8)  # ranks cost under a byte per decision
+        size = encode_ranks(state, probs, ranks, per_row, limit, out)
+        tail = np.empty(int(state[3]) + 16, np.uint8)
+        tail_size = flush(state, tail)
+        if size > out.size or tail_size > tail.size:
+            raise RuntimeError("range coder output overflowed its buffer")
+        ranks_stream = out[:size].tobytes() + tail[:tail_size].tobytes()
+        self.chunks = [RANKS_PREFIX.pack(len(ranks_stream)), ranks_stream]
+        self.probs = new_probabilities()  # the vectors' model starts afresh, as the decoder's does
+        self.alphabets = new_alphabets()
+        self.block_tiles = BLOCK_TILE_ROWS * per_row
+        self.tiles = ranks.size
+        self.next_tile = 0
+        self.records = np.empty(0, np.uint32)
+        self.count = 0
+
+    def add(self, ranks: np.ndarray, qu: np.ndarray, qv: np.ndarray) -> None:
+        ranks = np.ascontiguousarray(ranks, np.int64)
+        qu = np.ascontiguousarray(qu, np.int32)
+        qv = np.ascontiguousarray(qv, np.int32)
+        first, row = 0, 0
+        while first < ranks.size:
+            block_end = (self.next_tile // self.block_tiles + 1) * self.block_tiles
+            last = min(ranks.size, first + block_end - self.next_tile)
+            rows = int(ranks[first:last].sum())
+            part_u, part_v = qu[row : row + rows], qv[row : row + rows]
+            self._reserve(self.count + record_bound(part_u, part_v))
+            self.count = record_vectors(
+                self.probs, self.alphabets, ranks[first:last], part_u, part_v, self.records, self.count
+            )
+            self.next_tile += last - first
+            first, row = last, row + rows
+            if self.next_tile % self.block_tiles == 0 or self.next_tile == self.tiles:
+                self._close_block()
+
+    def _reserve(self, size: int) -> None:
+        if size > self.records.size:
+            grown = np.empty(max(size, self.records.size + self.records.size // 2), np.uint32)
+            grown[: self.count] = self.records[: self.count]
+            self.records = grown
+
+    def _close_block(self) -> None:
+        if self.count:
+            out = np.empty(2 * self.count + 8, np.uint8)
+            self.chunks.append(out[rans_encode(self.records, self.count, out) :].tobytes())
+            self.count = 0
+
+    def finish(self) -> bytes:
+        if self.next_tile != self.tiles:
+            raise ValueError("a v4 plane finished before every tile was added")
+        data = b"".join(self.chunks)
+        self.chunks = []
+        return data
+
+
+# --- decoding -----------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _refill(x, data, pos):
+    """Branch-free: `data` is the stream and two zero bytes, so reading at min(pos, stream end) is always in
+    bounds and past the stream reads zeros."""
+    small = x < RANS_LOW
+    at = min(pos, data.size - 2)
+    word = np.int64(data[at]) | (np.int64(data[at + 1]) << 8)
+    x = ((x << 16) | word) if small else x
+    return x, pos + 2 * small
+
+
+@njit(cache=True, inline="always")
+def _get_letter(x, y, data, pos, cdf, ctx):
+    """Decode a letter on state x; returns (y, new x, pos, letter): the states take turns."""
+    slot = x & ((1 << CDF_BITS) - 1)
+    s = count_at_or_below(cdf, ctx * ROW, slot, 1) - 1  # c[0] + 0 = 0 <= slot: at least one
+    start = cdf[ctx, s] + s
+    x = (cdf[ctx, s + 1] + s + 1 - start) * (x >> CDF_BITS) + slot - start
+    _adapt(cdf, ctx, s)
+    x, pos = _refill(x, data, pos)
+    return y, x, pos, s
+
+
+@njit(cache=True, inline="always")
+def _get_bit_if(x, y, data, pos, probs, ctx, wanted):
+    """An adaptive binary decision on state x, decoded only where `wanted` (else nothing moves, the states keep
+    their turn and 0 is returned), without a branch on either: signs are coin flips a branch would mispredict."""
+    p = probs[ctx]
+    slot = x & ((1 << PROB_BITS) - 1)
+    bit = slot >= p
+    start = p if bit else 0
+    width = ((1 << PROB_BITS) - p) if bit else p
+    moved = (p - (p >> ADAPT_SHIFT)) if bit else (p + (((1 << PROB_BITS) - p) >> ADAPT_SHIFT))
+    decoded, pos = _refill(width * (x >> PROB_BITS) + slot - start, data, pos) if wanted else (x, pos)
+    probs[ctx] = moved if wanted else p
+    return (y if wanted else x), (decoded if wanted else y), pos, bit & wanted
+
+
+@njit(cache=True, inline="always")
+def _get_bit(x, y, data, pos, probs, ctx):
+    return _get_bit_if(x, y, data, pos, probs, ctx, True)
+
+
+@njit(cache=True, inline="always")
+def _get_raw(x, y, data, pos, nbits):
+    value = 0
+    while nbits > 0:
+        chunk = min(nbits, RAW_CHUNK)
+        nbits -= chunk
+        value = (value << chunk) | (x & ((1 << chunk) - 1))
+        decoded, pos = _refill(x >> chunk, data, pos)
+        x, y = y, decoded
+    return x, y, pos, value
+
+
+@njit(cache=True, inline="always")
+def _get_exp(x, y, data, pos, probs, ctx):
+    e = 0
+    while e < MAX_EXPONENT:
+        x, y, pos, bit = _get_bit(x, y, data, pos, probs, ctx + min(e, 31))
+        if bit == 0:
+            break
+        e += 1
+    x, y, pos, low_bits = _get_raw(x, y, data, pos, e)
+    return x, y, pos, (1 << e) | low_bits
+
+
+@njit(cache=True, inline="always")
+def _get_vector(x, y, data, pos, probs, cdf, vec, side, jb):
+    n = vec.size
+    group = side * 4 + jb
+    x, y, pos, last = _get_letter(x, y, data, pos, cdf, LENGTH_ALPHABET + group)
+    if last == ESCAPE:
+        x, y, pos, extra = _get_exp(x, y, data, pos, probs, LAST_CTX + group * 32)
+        last = extra + ESCAPE - 1
+    if last > n:
+        return x, y, pos, DECODE_BAD_LAST
+    for k in range(n):
+        vec[k] = 0
+    prev = 0
+    for k in range(last):
+        x, y, pos, m = _get_letter(x, y, data, pos, cdf, _coefficient_alphabet(group, k, prev))
+        if m == ESCAPE:
+            x, y, pos, extra = _get_exp(x, y, data, pos, probs, EXP_CTX + (group * 5 + _position_bucket(k)) * 32)
+            if extra > MAX_MAGNITUDE - ESCAPE + 1:
+                return x, y, pos, DECODE_BAD_VALUE
+            m = extra + ESCAPE - 1
+        sign_ctx = SIGN_CTX + side * 2 + (1 if k == 0 else 0)
+        x, y, pos, negative = _get_bit_if(x, y, data, pos, probs, sign_ctx, m != 0)
+        vec[k] = -m if negative else m
+        prev = m
+    return x, y, pos, DECODE_OK
+
+
+@njit(cache=True, inline="always")
+def _read_u32(data, pos):
+    x = 0
+    for i in range(4):
+        x |= np.int64(data[pos + i] if pos + i < data.size - 2 else 0) << (8 * i)
+    return x
+
+
+@njit(cache=True, nogil=True)
+def decode_plane_vectors(data, probs, cdf, cursor, all_ranks, first, last, block_tiles, qu, qv):
+    """Fill qu and qv (rows tile-major) for tiles first..last-1 of the plane, resuming from `cursor` (the two
+    states, pos) (`all_ranks`: every tile's rank; `data`: the plane's stream followed by two zero bytes). Returns a
+    DECODE_* code."""
+    x, y, pos = cursor[0], cursor[1], cursor[2]
+    row = 0
+    for tile in range(first, last):
+        if tile % block_tiles == 0:
+            if all_ranks[tile : tile + block_tiles].sum() > 0:
+                x, y, pos = _read_u32(data, pos), _read_u32(data, pos + 4), pos + 8
+            else:
+                x, y = RANS_LOW, RANS_LOW
+        for j in range(all_ranks[tile]):
+            jb = min(j, 3)
+            x, y, pos, status = _get_vector(x, y, data, pos, probs, cdf, qu[row], 0, jb)
+            if status != DECODE_OK:
+                return status
+            x, y, pos, status = _get_vector(x, y, data, pos, probs, cdf, qv[row], 1, jb)
+            if status != DECODE_OK:
+                return status
+            row += 1
+        block_end = (tile + 1) % block_tiles == 0 or tile + 1 == all_ranks.size
+        if block_end and (x != RANS_LOW or y != RANS_LOW):
+            return DECODE_BAD_STREAM
+    cursor[0], cursor[1], cursor[2] = x, y, pos
+    return DECODE_OK
+
+
+def split_stream(stream: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """(the ranks' range-coded bytes, where the rANS blocks start), or None if the length prefix is impossible."""
+    if stream.size < RANKS_PREFIX.size:
+        return None
+    (length,) = RANKS_PREFIX.unpack(stream[: RANKS_PREFIX.size].tobytes())
+    end = RANKS_PREFIX.size + length
+    if end > stream.size:
+        return None
+    return stream[RANKS_PREFIX.size : end], end
+
+
+def decode_ranks(stream: np.ndarray, count: int, per_row: int, limit: int, ranks: np.ndarray) -> bool:
+    """Fill `ranks` from a v4 plane stream's ranks section; False if the section is missing."""
+    parts = split_stream(stream)
+    if parts is None:
+        return False
+    decode_plane_ranks(parts[0], count, per_row, limit, ranks, np.zeros(3, np.int64))
+    return True
