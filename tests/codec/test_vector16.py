@@ -8,7 +8,7 @@ import pytest
 from numba import njit
 
 from image_assets.codec import kernels
-from image_assets.codec.vector16 import EXACT_LIMIT, vector_stats16
+from image_assets.codec.vector16 import EXACT_LIMIT, count_at_or_below, move_towards, vector_stats16
 
 
 def reference_tiles(ranks, qu, qv, step, basis, per_row, shape):
@@ -82,3 +82,27 @@ def test_vector_stats():
         assert exact == int(np.abs(q[row].astype(np.int64)).max() <= EXACT_LIMIT)
         if exact:
             assert squares == int((q[row].astype(np.int64) ** 2).sum())
+
+
+@njit
+def _search_and_learn(table, letters, shift, total, searched, scale, code):
+    for n in range(letters.size):
+        searched[n] = count_at_or_below(table, 0, code[n], scale)
+        move_towards(table, 0, letters[n], shift, total)
+
+
+def test_alphabet_lanes_match_their_scalar_definitions():
+    rng = np.random.default_rng(2)
+    total = (1 << 15) - 16
+    table = ((total * np.arange(16)) // 16).astype(np.int32)
+    want = table.astype(np.int64)
+    letters = rng.integers(0, 16, 300)
+    codes = rng.integers(0, 1 << 32, 300)
+    got = np.empty(300, np.int64)
+    scale = 3  # products stay below 2**32
+    _search_and_learn(table, letters, 4, total, got, scale, codes)
+    for n, letter in enumerate(letters):
+        assert got[n] == sum(scale * (want[i] + i) <= codes[n] for i in range(16))
+        target = np.where(np.arange(16) > letter, total, 0)
+        want = want + ((target - want) >> 4)  # numpy's >> on negatives rounds down, as LLVM's ashr
+    assert np.array_equal(table, want)
