@@ -196,7 +196,7 @@ class StreamCode:
         from image_assets.codec import entropy, entropy_v4
 
         if self.version >= 4:
-            block_tiles = entropy_v4.BLOCK_TILE_ROWS * tiles_per_row(self.lay)
+            block_tiles = entropy_v4.block_tiles(tiles_per_row(self.lay))
             status = entropy_v4.decode_plane_vectors(
                 self.stream, self.probs, self.alphabets, self.cursor, self.ranks, first, last, block_tiles, qu, qv
             )

@@ -8,7 +8,8 @@ branch before the comparison. The encoder runs the same adaptive model forwards,
 (rANS is last in, first out).
 
 A plane's stream: u32 (little-endian) length R, R bytes of v3's range-coded ranks (`entropy.encode_ranks`), then
-one rANS block per BLOCK_TILE_ROWS rows of tiles that keep any triplet (a block of rank-0 tiles has no bytes).
+one rANS block per `block_tiles` (whole rows of tiles, ~1,024 tiles) that keeps any triplet (a block of rank-0
+tiles has no bytes).
 In a block, for every kept triplet, tile after tile: its qu vector, then its qv vector. A vector codes the letter
 min(L, 15) (L: one past its last nonzero coefficient; alphabet per side u/v and triplet bucket min(j, 3)); for a
 15, L - 14 follows as an adaptive Exp-Golomb code (v3's LAST contexts). Then for k < L the letter min(|x|, 15)
@@ -20,11 +21,13 @@ c[1] <= ... <= c[16] = T = 2**15 - 16, so every letter keeps a width of at least
 with probability p/4096 of a 0 spans [0, p) or [p, 4096) of 2**12 (p as in v3: starts at 2048, moves 1/32 of the
 way to each bit); the bits below an Exp-Golomb code's top bit are uniform chunks of at most 12 bits, high chunk
 first. After a letter the counts move towards it: c[i] += (t - c[i]) >> a (t = T for i > s, 0 otherwise; >> rounds
-down), a = 3 for an alphabet's first 16 letters, 4 up to 32, 5 up to 128, then 6. All alphabets start uniform.
+down), a = 4 for an alphabet's first 32 letters, 5 up to 128, then 6. Alphabets start at fixed priors
+(LENGTH_PRIOR, COEFFICIENT_PRIOR).
 
-rANS: a 32-bit state x in [2**16, 2**32). A block starts with x as a u32; decoding a symbol of width w at start b
-in 2**n: slot = x mod 2**n, x = w (x >> n) + slot - b, then if x < 2**16, x = x * 2**16 + the next u16 (little
--endian; bytes past the stream read as zero). A block ends with x = 2**16 exactly (checked).
+rANS: 32-bit states in [2**16, 2**32), two per block, taking turns (symbol i of a block on state i mod 2). A block
+starts with both as u32s; decoding a symbol of width w at start b in 2**n from state x: slot = x mod 2**n,
+x = w (x >> n) + slot - b, then if x < 2**16, x = x * 2**16 + the next u16 (little-endian; bytes past the stream
+read as zero). A block ends with both states at 2**16 exactly (checked).
 
 Decoding never reads past the stream, never writes past its arrays and reports impossible values (DECODE_BAD_*)
 instead of raising.
@@ -64,7 +67,7 @@ COUNT = LETTERS + 1  # column holding how many letters an alphabet has coded (co
 ROW = LETTERS + 2
 RAW_CHUNK = 12
 RANS_LOW = 1 << 16
-BLOCK_TILE_ROWS = 8  # a block's bytes hold its two final states (8): ~0.3% of a 1080p file at 30 dB
+BLOCK_TILES = 1024  # the encoder holds a block's symbols (4 bytes each); a block costs 8 bytes (its final states)
 MAX_MAGNITUDE = (1 << 31) - 1
 RANKS_PREFIX = struct.Struct("<I")
 
@@ -74,17 +77,36 @@ COEFFICIENT_ALPHABET = LENGTH_ALPHABET + 2 * 4  # 2 sides x 4 triplet buckets x 
 N_ALPHABETS = COEFFICIENT_ALPHABET + 2 * 4 * 5 * 3
 
 
+def block_tiles(per_row: int) -> int:
+    """Tiles in a rANS block: whole rows of tiles, about BLOCK_TILES of them (a narrow image's block is many rows,
+    so small files pay few block states)."""
+    return max(1, BLOCK_TILES // per_row) * per_row
+
+
+# Where alphabets start (letter weights, from the bundled photos at 30-40 dB): small files code few letters per
+# alphabet, and learning from uniform cost them ~2% of their bytes.
+LENGTH_PRIOR = (1, 55, 27, 19, 21, 23, 25, 28, 32, 34, 42, 43, 56, 61, 90, 445)
+COEFFICIENT_PRIOR = (293, 392, 138, 58, 30, 17, 11, 8, 6, 5, 4, 3, 2, 2, 2, 29)
+
+
+def _cumulative(weights: tuple[int, ...]) -> np.ndarray:
+    """c[0..16] with c[16] = CDF_TOTAL, each letter's share of CDF_TOTAL in proportion to its weight."""
+    total = np.concatenate([[0], np.cumsum(weights)])
+    return (CDF_TOTAL * total) // total[-1]
+
+
 def new_alphabets() -> np.ndarray:
-    """Every alphabet uniform, nothing coded yet."""
+    """Every alphabet at its prior, nothing coded yet."""
     table = np.zeros((N_ALPHABETS, ROW), np.int32)
-    table[:, : LETTERS + 1] = (CDF_TOTAL * np.arange(LETTERS + 1)) // LETTERS
+    table[LENGTH_ALPHABET:COEFFICIENT_ALPHABET, : LETTERS + 1] = _cumulative(LENGTH_PRIOR)
+    table[COEFFICIENT_ALPHABET:, : LETTERS + 1] = _cumulative(COEFFICIENT_PRIOR)
     return table
 
 
 @njit(cache=True, inline="always")
 def _adapt(cdf, ctx, s):
     n = cdf[ctx, COUNT]
-    shift = 3 + (n > 15) + (n > 31) + (n > 127)
+    shift = 4 + (n > 31) + (n > 127)
     cdf[ctx, COUNT] = min(n + 1, 128)
     move_towards(cdf, ctx * ROW, s, shift, CDF_TOTAL)
 
@@ -257,7 +279,7 @@ class PlaneEncoderV4:
         self.chunks = [RANKS_PREFIX.pack(len(ranks_stream)), ranks_stream]
         self.probs = new_probabilities()  # the vectors' model starts afresh, as the decoder's does
         self.alphabets = new_alphabets()
-        self.block_tiles = BLOCK_TILE_ROWS * per_row
+        self.block_tiles = block_tiles(per_row)
         self.tiles = ranks.size
         self.next_tile = 0
         self.records = np.empty(0, np.uint32)

@@ -33,7 +33,7 @@ def _decode(data: bytes, count, per_row, limit, widths, chunk_tiles):
     rows = int(ranks.sum())
     qu, qv = np.zeros((rows, widths[0]), np.int32), np.zeros((rows, widths[1]), np.int32)
     row = 0
-    block_tiles = entropy_v4.BLOCK_TILE_ROWS * per_row
+    block_tiles = entropy_v4.block_tiles(per_row)
     for first in range(0, count, chunk_tiles):
         last = min(first + chunk_tiles, count)
         n = int(ranks[first:last].sum())
