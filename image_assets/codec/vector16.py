@@ -53,9 +53,9 @@ def _inverse_dct(builder, coefficients, start, count, scale, basis):
     return builder.load(total)
 
 
-def _check(acc, qu, qv, basis_h, basis_w) -> None:
-    for array, dtype in ((acc, types.float32), (qu, types.int32), (qv, types.int32), (basis_h, types.float32),
-                         (basis_w, types.float32)):  # fmt: skip
+def _require(dtype, *arrays) -> None:
+    """The intrinsics address raw memory: only C-contiguous arrays of the expected element type are accepted."""
+    for array in arrays:
         if not (isinstance(array, types.Array) and array.dtype == dtype and array.layout == "C"):
             raise errors.TypingError(f"C-contiguous {dtype} arrays are required")
 
@@ -64,7 +64,8 @@ def _check(acc, qu, qv, basis_h, basis_w) -> None:
 def accumulate_triplet16(typingctx, acc, qu, qv, row, c, basis_h, basis_w, last_u, last_v):
     """acc += (B_h.T (c qu))(B_w.T qv)^T for rows `row` of the N-column int32 arrays qu and qv, only their first
     last_u / last_v coefficients (the rest are zero); acc is N x N, both bases N x N (the caller checks shapes)."""
-    _check(acc, qu, qv, basis_h, basis_w)
+    _require(types.float32, acc, basis_h, basis_w)
+    _require(types.int32, qu, qv)
     signature = types.void(acc, qu, qv, row, types.float32, basis_h, basis_w, last_u, last_v)
 
     def codegen(context, builder, sig, args):
@@ -94,8 +95,7 @@ def vector_stats16(typingctx, q, row):
     """(sum of squares, one past the last nonzero, 1 if every |x| <= EXACT_LIMIT else 0) of row `row` of the
     N-column int32 array q. The sum is exact int64 when the flag is 1 (and then equals the float64 sum in index
     order); otherwise callers sum sequentially themselves."""
-    if not (isinstance(q, types.Array) and q.dtype == types.int32 and q.layout == "C"):
-        raise errors.TypingError("a C-contiguous int32 array is required")
+    _require(types.int32, q)
     result = types.UniTuple(types.int64, 3)
     signature = result(q, row)
 
@@ -126,9 +126,7 @@ def vector_stats16(typingctx, q, row):
 @intrinsic
 def store_tile16(typingctx, acc, out, offset, stride):
     """out's flat elements offset + a * stride + (0..N-1) = acc[a, :] for a < N (the caller checks the bounds)."""
-    for array in (acc, out):
-        if not (isinstance(array, types.Array) and array.dtype == types.float32 and array.layout == "C"):
-            raise errors.TypingError("C-contiguous float32 arrays are required")
+    _require(types.float32, acc, out)
     signature = types.void(acc, out, offset, stride)
 
     def codegen(context, builder, sig, args):
@@ -148,9 +146,7 @@ def _byte_copier(width: int):
 
     @intrinsic
     def copy(typingctx, src, src_offset, dst, dst_offset):
-        for array in (src, dst):
-            if not (isinstance(array, types.Array) and array.dtype == types.uint8 and array.layout == "C"):
-                raise errors.TypingError("C-contiguous uint8 arrays are required")
+        _require(types.uint8, src, dst)
         signature = types.void(src, src_offset, dst, dst_offset)
         chunk = ir.VectorType(ir.IntType(8), width).as_pointer()
 
@@ -174,8 +170,6 @@ _LANE_INDEX = ir.Constant(ir.VectorType(_I32, N), list(range(N)))
 
 
 def _int_lanes(context, builder, array_type, array, offset):
-    if not (isinstance(array_type, types.Array) and array_type.dtype == types.int32 and array_type.layout == "C"):
-        raise errors.TypingError("a C-contiguous int32 array is required")
     pointer = builder.gep(_data(context, builder, array_type, array), [offset])
     return builder.bitcast(pointer, ir.VectorType(_I32, N).as_pointer())
 
@@ -190,6 +184,7 @@ def _int_splat(builder, value):
 def count_at_or_below(typingctx, table, offset, code, scale):
     """How many i in 0..N-1 have scale * (table[offset + i] + i) <= code, as unsigned 32-bit products and values
     (callers keep every product below 2**32): an adaptive alphabet's letter search, all letters at once."""
+    _require(types.int32, table)
     signature = types.int64(table, offset, code, scale)
 
     def codegen(context, builder, sig, args):
@@ -206,6 +201,7 @@ def count_at_or_below(typingctx, table, offset, code, scale):
 def move_towards(typingctx, table, offset, letter, shift, total):
     """table[offset + i] += (target - table[offset + i]) >> shift (arithmetic) for i in 0..N-1, target = `total`
     for i > letter and 0 otherwise: an adaptive alphabet learning the letter it just coded."""
+    _require(types.int32, table)
     signature = types.void(table, offset, letter, shift, total)
 
     def codegen(context, builder, sig, args):
