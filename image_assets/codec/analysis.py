@@ -197,8 +197,8 @@ class Analysis:
             width = int(np.count_nonzero(s[:, : u.shape[2]] >= self.floors[index], axis=1).max(initial=0))
             if width < u.shape[2]:
                 u, vt = u[:, :, :width], vt[:, :width, :]
-        if transformed:
-            return u.copy(), vt.copy()
+        if transformed:  # the kernel's own arrays stay as they are; a pruned view is copied out of them
+            return (u if u.base is None else u.copy()), (vt if vt.base is None else vt.copy())
         return dct_axis(u, 1), dct_axis(vt, 2)
 
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from image_assets.codec import container
@@ -42,14 +40,11 @@ def band_plane(code: PlaneCode, layout: PlaneLayout, rmax: int, rows: tuple[int,
     return from_tiles(reconstruct_tiles(code, rmax, layout.tile_h, layout.tile_w), height, layout.width)
 
 
-@functools.cache
 def dct_basis(n: int) -> np.ndarray:
-    """The DCT-II matrix of length n (cached; read-only)."""
+    """The DCT-II matrix of length n (`kernels.dct_basis`: cached, read-only)."""
     from image_assets.codec import kernels
 
-    basis = kernels.dct_basis(n)
-    basis.flags.writeable = False
-    return basis
+    return kernels.dct_basis(n)
 
 
 _INVERSE32 = YCC_INVERSE.astype(np.float32)

@@ -8,6 +8,7 @@ the same order as `planes._from_ycc420`, so v1/v2 files decode to the same bits 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -16,12 +17,16 @@ from numba import njit
 from image_assets.codec.vector16 import accumulate_triplet16, store_tile16, vector_stats16
 
 
+@functools.lru_cache(maxsize=8)
 def dct_basis(n: int) -> np.ndarray:
-    """Orthonormal DCT-II matrix B (n x n, float32): coefficients q give the vector B.T @ q."""
+    """Orthonormal DCT-II matrix B (n x n, float32, read-only; the last few sizes cached: every band of every
+    encode and decode asks for them): coefficients q give the vector B.T @ q."""
     k, i = np.arange(n)[:, None], np.arange(n)[None, :]
     basis = np.cos(np.pi * (i + 0.5) * k / n) * np.sqrt(2.0 / n)
     basis[0] /= np.sqrt(2.0)
-    return basis.astype(np.float32)
+    basis = basis.astype(np.float32)
+    basis.flags.writeable = False
+    return basis
 
 
 LIMIT = np.float32(1 << 30)  # |coefficient| cap (format v3 codes magnitudes below 2**31)
