@@ -1,5 +1,6 @@
 """Format v3's entropy stage: an adaptive binary range coder (LZMA's, 12-bit probabilities) with a context model
-for ranks and quantised singular vectors, compiled with numba.
+for ranks and quantised singular vectors, compiled with numba. Format v4 (`entropy_v4.py`) keeps its rank coding
+and its binary contexts, and codes the vectors with rANS and adaptive alphabets.
 
 Why not zstd: the coefficients are small integers whose statistics depend on where they sit (which triplet of
 the tile, which DCT frequency of the vector, how large the previous coefficient was); an LZ coder sees only

@@ -49,7 +49,6 @@ from image_assets.codec.entropy import (
     MAX_EXPONENT,
     PROB_BITS,
     SIGN_CTX,
-    decode_plane_ranks,
     encode_ranks,
     flush,
     new_probabilities,
@@ -467,12 +466,3 @@ def split_stream(stream: np.ndarray) -> tuple[np.ndarray, int] | None:
     if end > stream.size:
         return None
     return stream[RANKS_PREFIX.size : end], end
-
-
-def decode_ranks(stream: np.ndarray, count: int, per_row: int, limit: int, ranks: np.ndarray) -> bool:
-    """Fill `ranks` from a v4 plane stream's ranks section; False if the section is missing."""
-    parts = split_stream(stream)
-    if parts is None:
-        return False
-    decode_plane_ranks(parts[0], count, per_row, limit, ranks, np.zeros(3, np.int64))
-    return True
