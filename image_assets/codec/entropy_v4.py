@@ -209,27 +209,30 @@ def record_vectors(probs, cdf, ranks, qu, qv, records, n):
 
 @njit(cache=True, inline="always")
 def _escape_records(value):
-    """Records of the Exp-Golomb code of value >= 1: e + 1 decisions and ceil(e / 12) raw chunks, e its bit
-    length - 1."""
+    """Records of the Exp-Golomb code of value >= 1 (`_record_exp`): e prefix decisions and a terminating one
+    below MAX_EXPONENT, then ceil(e / 12) raw chunks, e being its bit length - 1."""
     e = 0
     while (value >> (e + 1)) > 0:
         e += 1
-    return e + 1 + (e + RAW_CHUNK - 1) // RAW_CHUNK
+    return e + (1 if e < MAX_EXPONENT else 0) + (e + RAW_CHUNK - 1) // RAW_CHUNK
 
 
 @njit(cache=True, nogil=True)
-def record_bound(qu, qv):
-    """Records the rows need at most: per vector a length letter (and its escape, at most for a full length),
-    per coefficient a letter, a sign and an escape when |x| >= 15."""
+def record_count(qu, qv):
+    """How many records `record_vectors` makes of these rows: it depends on the values alone (per vector a length
+    letter and its escape; per coefficient before the length a letter, its escape when |x| >= 15 and a sign when
+    x != 0), so the records buffer is sized exactly."""
     total = 0
     for q in (qu, qv):
-        length = q.shape[1]
-        per_vector = 1 + (_escape_records(length - ESCAPE + 1) if length >= ESCAPE else 0)
         for i in range(q.shape[0]):
-            total += per_vector
-            for k in range(length):
+            last = 0
+            for k in range(q.shape[1]):
+                if q[i, k] != 0:
+                    last = k + 1
+            total += 1 + (_escape_records(last - ESCAPE + 1) if last >= ESCAPE else 0)
+            for k in range(last):
                 m = abs(np.int64(q[i, k]))
-                total += 2 + (_escape_records(m - ESCAPE + 1) if m >= ESCAPE else 0)
+                total += 1 + (m != 0) + (_escape_records(m - ESCAPE + 1) if m >= ESCAPE else 0)
     return total
 
 
@@ -294,7 +297,7 @@ class PlaneEncoderV4:
             last = min(ranks.size, first + block_end - self.next_tile)
             rows = int(ranks[first:last].sum())
             part_u, part_v = qu[row : row + rows], qv[row : row + rows]
-            self._reserve(self.count + record_bound(part_u, part_v))
+            self._reserve(self.count + record_count(part_u, part_v))
             self.count = record_vectors(
                 self.probs, self.alphabets, ranks[first:last], part_u, part_v, self.records, self.count
             )
@@ -305,7 +308,7 @@ class PlaneEncoderV4:
 
     def _reserve(self, size: int) -> None:
         if size > self.records.size:
-            grown = np.empty(max(size, self.records.size + self.records.size // 2), np.uint32)
+            grown = np.empty(max(size, 2 * self.records.size), np.uint32)
             grown[: self.count] = self.records[: self.count]
             self.records = grown
 

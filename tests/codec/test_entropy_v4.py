@@ -123,3 +123,18 @@ def test_photos_take_fewer_bytes_than_format_v3s(rgb_crop):
             v3.add(code.ranks, code.qu, code.qv)
             total_v3 += len(v3.finish())
     assert total_v4 < total_v3  # (~2% on 1080p photos: benchmarks/results/codec_sizes_v3_v4.txt)
+
+
+def test_the_records_buffer_is_sized_exactly():
+    """`record_vectors` writes without bounds checks into a buffer `record_count` sized: the count must be exact."""
+    for seed, widths in ((5, (16, 16)), (6, (16, 12)), (7, (40, 23))):
+        ranks, qu, qv = _data(seed, 600, widths)
+        qu[1::9, :] = 0  # empty vectors
+        qv[2::11, :] = rng_values = np.random.default_rng(seed).integers(-(2**31) + 1, 2**31, widths[1])
+        assert rng_values.size == widths[1]
+        want = entropy_v4.record_count(qu, qv)
+        records = np.zeros(want + 64, np.uint32)
+        got = entropy_v4.record_vectors(
+            entropy.new_probabilities(), entropy_v4.new_alphabets(), ranks, qu, qv, records, 0
+        )
+        assert got == want and not records[want:].any()
