@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from image_assets.codec.vector16 import accumulate_triplet16, store_tile16, vector_stats16
+from image_assets.codec.vector16 import accumulate_triplet16, copy_floats16, store_tile16, vector_stats16
 
 
 @functools.lru_cache(maxsize=8)
@@ -321,6 +321,10 @@ def rgb_to_tiles(pixels, coefs, start, stop, th, tw, out):
             _mix_row(r, g, b, coefs[0], coefs[1], coefs[2], row[:width])
             for x in range(width, row.size):
                 row[x] = row[width - 1]
+            if tw == 16:  # whole tile rows as vector copies (a view and a scalar loop per tile row cost 2x)
+                for tx in range(per_row):
+                    copy_floats16(row, tx * 16, out, ((ty * per_row + tx) * th + a) * 16)
+                continue
             for tx in range(per_row):
                 tile = out[ty * per_row + tx, a]
                 for x in range(tw):

@@ -214,3 +214,17 @@ def move_towards(typingctx, table, offset, letter, shift, total):
         return context.get_dummy_value()
 
     return signature, codegen
+
+
+@intrinsic
+def copy_floats16(typingctx, src, src_offset, dst, dst_offset):
+    """dst's flat elements dst_offset..+N-1 = src's src_offset..+N-1 (float32; the caller checks the bounds)."""
+    _require(types.float32, src, dst)
+    signature = types.void(src, src_offset, dst, dst_offset)
+
+    def codegen(context, builder, sig, args):
+        row = _load_row(builder, builder.gep(_data(context, builder, sig.args[0], args[0]), [args[1]]))
+        _store_row(builder, row, builder.gep(_data(context, builder, sig.args[2], args[2]), [args[3]]))
+        return context.get_dummy_value()
+
+    return signature, codegen
