@@ -33,21 +33,8 @@ LIMIT = np.float32(1 << 30)  # |coefficient| cap (format v3 codes magnitudes bel
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _accumulate(qu, qv, row, step, basis_h, basis_w, u, v, acc):
-    """acc += c * (B_h.T qu)(B_w.T qv)^T with c = step / sqrt(|qu| |qv|) (nothing if a vector is 0), qu and qv
-    being row `row` of their arrays: one triplet of format v3, in the arithmetic decoders must repeat (float32
-    products, sums in index order). 16x16 tiles take the same operations as vector IR (`vector16`)."""
-    th, tw = basis_h.shape[0], basis_w.shape[0]
-    if th == 16 and tw == 16:
-        su, last_u, small_u = vector_stats16(qu, row)
-        sv, last_v, small_v = vector_stats16(qv, row)
-        if small_u & small_v:  # exact integer sums: the same float64 as summing in order
-            norm = math.sqrt(math.sqrt(float(su)) * math.sqrt(float(sv)))
-            if norm != 0.0:
-                accumulate_triplet16(acc, qu, qv, row, np.float32(step / norm), basis_h, basis_w, last_u, last_v)
-            return
-    # Branch-free (adding a zero square leaves the sum's bits unchanged): zero/nonzero patterns are random, and
-    # a branch per coefficient cost more than the rest of the triplet.
+def _norms_in_order(qu, qv, row, th, tw):
+    """(|qu|^2, |qv|^2 as float64 summed in index order, one past each vector's last nonzero) of row `row`."""
     nu, nv, last_u, last_v = 0.0, 0.0, 0, 0
     for k in range(th):
         x = float(qu[row, k])
@@ -57,11 +44,32 @@ def _accumulate(qu, qv, row, step, basis_h, basis_w, u, v, acc):
         x = float(qv[row, k])
         nv += x * x
         last_v = k + 1 if x != 0.0 else last_v
+    return nu, nv, last_u, last_v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _accumulate(qu, qv, row, step, basis_h, basis_w, u, v, acc):
+    """acc += c * (B_h.T qu)(B_w.T qv)^T with c = step / sqrt(|qu| |qv|) (nothing if a vector is 0), qu and qv
+    being row `row` of their arrays: one triplet of format v3, in the arithmetic decoders must repeat (float32
+    products, sums in index order). 16x16 tiles take the same operations as vector IR (`vector16`)."""
+    th, tw = basis_h.shape[0], basis_w.shape[0]
+    tile16 = th == 16 and tw == 16
+    exact = False
+    nu, nv, last_u, last_v = 0.0, 0.0, 0, 0
+    if tile16:
+        su, last_u, small_u = vector_stats16(qu, row)
+        sv, last_v, small_v = vector_stats16(qv, row)
+        exact = small_u & small_v  # exact integer sums: the same float64 as summing in order
+        nu, nv = float(su), float(sv)
+    if not exact:
+        # Branch-free (adding a zero square leaves the sum's bits unchanged): zero/nonzero patterns are random,
+        # and a branch per coefficient cost more than the rest of the triplet.
+        nu, nv, last_u, last_v = _norms_in_order(qu, qv, row, th, tw)
     norm = math.sqrt(math.sqrt(nu) * math.sqrt(nv))
     if norm == 0.0:
         return
     c = np.float32(step / norm)
-    if th == 16 and tw == 16:
+    if tile16:
         accumulate_triplet16(acc, qu, qv, row, c, basis_h, basis_w, last_u, last_v)
         return
     u[:] = 0.0
