@@ -49,10 +49,8 @@ from image_assets.codec.entropy import (
     MAX_EXPONENT,
     PROB_BITS,
     SIGN_CTX,
-    encode_ranks,
-    flush,
+    PlaneEncoder,
     new_probabilities,
-    new_state,
 )
 from image_assets.codec.vector16 import N as LANES
 from image_assets.codec.vector16 import count_at_or_below, move_towards
@@ -270,14 +268,7 @@ class PlaneEncoderV4:
 
     def __init__(self, ranks: np.ndarray, per_row: int, limit: int) -> None:
         ranks = np.ascontiguousarray(ranks, np.int64)
-        state, probs = new_state(), new_probabilities()
-        out = np.empty(16 + ranks.size * (limit + 1) + 8, np.uint8)  # ranks cost under a byte per decision
-        size = encode_ranks(state, probs, ranks, per_row, limit, out)
-        tail = np.empty(int(state[3]) + 16, np.uint8)
-        tail_size = flush(state, tail)
-        if size > out.size or tail_size > tail.size:
-            raise RuntimeError("range coder output overflowed its buffer")
-        ranks_stream = out[:size].tobytes() + tail[:tail_size].tobytes()
+        ranks_stream = PlaneEncoder(ranks, per_row, limit).finish()  # v3's stream of the ranks alone
         self.chunks = [RANKS_PREFIX.pack(len(ranks_stream)), ranks_stream]
         self.probs = new_probabilities()  # the vectors' model starts afresh, as the decoder's does
         self.alphabets = new_alphabets()

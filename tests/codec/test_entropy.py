@@ -17,7 +17,11 @@ def _decode(data: bytes, count: int, per_row: int, limit: int, widths: tuple[int
 
 
 def _encode(ranks, qu, qv, per_row, limit, chunk_tiles):
-    encoder = entropy.PlaneEncoder(ranks, per_row, limit)
+    return encode_in_chunks(entropy.PlaneEncoder(ranks, per_row, limit), ranks, qu, qv, chunk_tiles)
+
+
+def encode_in_chunks(encoder, ranks, qu, qv, chunk_tiles):
+    """Feed a plane encoder (v3's or v4's) its tiles `chunk_tiles` at a time, as the encoder's bands do."""
     row = 0
     for first in range(0, ranks.size, chunk_tiles):
         band = ranks[first : first + chunk_tiles]

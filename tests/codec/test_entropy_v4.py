@@ -6,17 +6,11 @@ import numpy as np
 import pytest
 
 from image_assets.codec import entropy, entropy_v4
+from tests.codec.test_entropy import encode_in_chunks
 
 
 def _encode(ranks, qu, qv, per_row, limit, chunk_tiles):
-    encoder = entropy_v4.PlaneEncoderV4(ranks, per_row, limit)
-    row = 0
-    for first in range(0, ranks.size, chunk_tiles):
-        band = ranks[first : first + chunk_tiles]
-        rows = int(band.sum())
-        encoder.add(band, qu[row : row + rows], qv[row : row + rows])
-        row += rows
-    return encoder.finish()
+    return encode_in_chunks(entropy_v4.PlaneEncoderV4(ranks, per_row, limit), ranks, qu, qv, chunk_tiles)
 
 
 def _decode(data: bytes, count, per_row, limit, widths, chunk_tiles):
