@@ -6,6 +6,7 @@ zstd frame of int8 coefficients with int32 escapes."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 import zlib
@@ -104,7 +105,7 @@ class Payload:
         """The file: prefix, header (gaining the plane table and section sizes) and the plane streams."""
         if self.added != self.expected:
             raise ValueError("a payload finished before every tile was added")
-        streams = [stream.finish() for stream in self.streams]
+        streams = [stream.finish_chunks() for stream in self.streams]
         header = dict(header)
         header["planes"] = [
             {
@@ -117,11 +118,14 @@ class Payload:
             }
             for lay, step in zip(self.layouts, steps, strict=True)
         ]
-        header["sections"] = [len(stream) for stream in streams]
+        header["sections"] = [sum(len(chunk) for chunk in chunks) for chunks in streams]
         head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-        payload = b"".join(streams)
-        crc = zlib.crc32(payload, zlib.crc32(head))
-        return b"".join((PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(head), crc), head, payload))
+        crc = zlib.crc32(head)
+        for chunks in streams:
+            for chunk in chunks:
+                crc = zlib.crc32(chunk, crc)
+        # one join of every piece: the streams are held once more (as the file), not twice more
+        return b"".join([PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(head), crc), head, *itertools.chain(*streams)])
 
 
 def read_header(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, Header, bytes]:

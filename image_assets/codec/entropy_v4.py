@@ -235,12 +235,14 @@ def record_count(qu, qv):
 
 
 @njit(cache=True, nogil=True)
-def rans_encode(records, n, out):
-    """rANS-code records[:n] backwards into the end of `out` (room for 2 n + 8 bytes: a symbol emits at most one
-    u16), symbol i on state i mod 2; returns where the block starts in `out`."""
-    states = np.full(2, RANS_LOW, np.int64)
+def rans_encode(records, out, states, first):
+    """rANS-code `records` (a block's records `first`..`first + len - 1`) backwards into the end of `out`, on the
+    block's two `states` (record i on state i mod 2), which carry on to the records before these; returns where
+    the written bytes start in `out`. A record emits at most one u16, so `out` may be the records' own bytes
+    (`records.view(uint8)`): after records len-1..i it holds at most 2 (len - i) bytes, which start at or after
+    byte 2 len + 2 i >= 4 i, where record i - 1 ends: the output never reaches a record not yet read."""
     pos = out.size
-    for i in range(n - 1, -1, -1):
+    for i in range(records.size - 1, -1, -1):
         rec = np.int64(records[i])
         if rec & RAW:
             start, width, bits = rec & ((1 << RAW_CHUNK) - 1), 1, (rec >> RAW_CHUNK) & 0xF
@@ -248,18 +250,30 @@ def rans_encode(records, n, out):
             start, width, bits = rec & 0xFFF, ((rec >> PROB_BITS) & 0xFFF) + 1, PROB_BITS
         else:
             start, width, bits = rec & 0x7FFF, ((rec >> CDF_BITS) & 0x7FFF) + 1, CDF_BITS
-        x = states[i & 1]
+        lane = (first + i) & 1
+        x = states[lane]
         if x >= ((RANS_LOW >> bits) << 16) * width:
             pos -= 2
             out[pos] = x & 0xFF
             out[pos + 1] = (x >> 8) & 0xFF
             x >>= 16
-        states[i & 1] = ((x // width) << bits) + (x % width) + start
-    for state in (states[1], states[0]):
-        pos -= 4
-        for i in range(4):
-            out[pos + i] = (state >> (8 * i)) & 0xFF
+        states[lane] = ((x // width) << bits) + (x % width) + start
     return pos
+
+
+def encode_block(pieces: list[np.ndarray]) -> bytes:
+    """A block's bytes from its records, which arrive as pieces (a band's each): the two final states, then each
+    piece's output in order. Each piece is coded in place (`rans_encode`), last piece first, so a block costs its
+    records once (no buffer grown by copying, no output buffer): on noise-like images a block's records are the
+    write's largest allocation."""
+    states = np.full(2, RANS_LOW, np.int64)
+    firsts = np.cumsum([0] + [piece.size for piece in pieces])
+    outputs = []
+    for piece, first in zip(reversed(pieces), reversed(firsts[:-1].tolist()), strict=True):
+        out = piece.view(np.uint8)
+        outputs.append(out[rans_encode(piece, out, states, first) :].tobytes())
+    head = int(states[0]).to_bytes(4, "little") + int(states[1]).to_bytes(4, "little")
+    return b"".join([head, *reversed(outputs)])
 
 
 class PlaneEncoderV4:
@@ -275,8 +289,7 @@ class PlaneEncoderV4:
         self.block_tiles = block_tiles(per_row)
         self.tiles = ranks.size
         self.next_tile = 0
-        self.records = np.empty(0, np.uint32)
-        self.count = 0
+        self.pending: list[np.ndarray] = []  # the open block's records, a piece per band, each exactly sized
 
     def add(self, ranks: np.ndarray, qu: np.ndarray, qv: np.ndarray) -> None:
         ranks = np.ascontiguousarray(ranks, np.int64)
@@ -288,33 +301,26 @@ class PlaneEncoderV4:
             last = min(ranks.size, first + block_end - self.next_tile)
             rows = int(ranks[first:last].sum())
             part_u, part_v = qu[row : row + rows], qv[row : row + rows]
-            self._reserve(self.count + record_count(part_u, part_v))
-            self.count = record_vectors(
-                self.probs, self.alphabets, ranks[first:last], part_u, part_v, self.records, self.count
-            )
+            records = np.empty(record_count(part_u, part_v), np.uint32)  # exact: the writer has no bounds checks
+            record_vectors(self.probs, self.alphabets, ranks[first:last], part_u, part_v, records, 0)
+            if records.size:
+                self.pending.append(records)
             self.next_tile += last - first
             first, row = last, row + rows
             if self.next_tile % self.block_tiles == 0 or self.next_tile == self.tiles:
-                self._close_block()
-
-    def _reserve(self, size: int) -> None:
-        if size > self.records.size:
-            grown = np.empty(max(size, 2 * self.records.size), np.uint32)
-            grown[: self.count] = self.records[: self.count]
-            self.records = grown
-
-    def _close_block(self) -> None:
-        if self.count:
-            out = np.empty(2 * self.count + 8, np.uint8)
-            self.chunks.append(out[rans_encode(self.records, self.count, out) :].tobytes())
-            self.count = 0
+                if self.pending:
+                    self.chunks.append(encode_block(self.pending))
+                self.pending = []
 
     def finish(self) -> bytes:
+        return b"".join(self.finish_chunks())
+
+    def finish_chunks(self) -> list[bytes]:
+        """The plane's stream as the pieces it was coded in (the file joins every plane's at once: one copy)."""
         if self.next_tile != self.tiles:
             raise ValueError("a v4 plane finished before every tile was added")
-        data = b"".join(self.chunks)
-        self.chunks = []
-        return data
+        chunks, self.chunks = self.chunks, []
+        return chunks
 
 
 # --- decoding -----------------------------------------------------------------------------------------------
