@@ -10,7 +10,6 @@ budget this is what bounds an encode's memory (docs/codec.md, benchmarks/memory.
 
 from __future__ import annotations
 
-import ctypes
 import math
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from image_assets.codec import container, metrics, prediction
 from image_assets.codec.analysis import Analysis, Layout, analyze, refine
 from image_assets.codec.decoder import band_plane, dct_basis, deblock_tiles, render_band, render_channel
 from image_assets.codec.errors import CodecError
+from image_assets.codec.heap import trim_heap
 from image_assets.codec.planes import PlaneSource, uses_color_transform
 from image_assets.codec.policy import RankPolicy
 from image_assets.codec.quant import PlaneCode
@@ -216,7 +216,7 @@ def encode_array(pixels: np.ndarray, policy: RankPolicy, layout: Layout | None =
         with stage("encode: tile SVDs"):
             analysis = analyze(pixels, lay, need, source, fast_rank=FAST_RANK, floors=keep_floors)
         del source
-        trim_heap()
+        trim_heap(pixels)
         canvas = _Canvas(analysis)
         trial = _meet_psnr(canvas, policy.value)
         with stage("encode: write"):
@@ -301,7 +301,7 @@ def _meet_psnr(canvas: _Canvas, target_db: float) -> _Trial:
     ceiling = metrics.mse_from_psnr(target_db + LOW_DB)
     floor = metrics.mse_from_psnr(target_db + HIGH_DB)
     delta = _predicted_delta(analysis, goal * PREDICTION_BIAS)
-    trim_heap()
+    trim_heap(analysis.pixels)
     gain = prediction.render_gain(target_db)  # measured MSE / modelled MSE, until a render measures it
     best: _Trial | None = None
     history: list[_Trial] = []
@@ -432,22 +432,10 @@ def _write(analysis: Analysis, trial: _Trial, policy: RankPolicy, *, release: bo
             payload.add(index, code)
             del code
         if release:
-            trim_heap()  # the plane's factors, before the payload grows by the next plane
+            trim_heap(analysis.pixels)  # the plane's factors, before the payload grows
 
     parallel_map(plane_stream, range(len(analysis.layouts)))
     return payload.finish(_header(analysis, trial, policy), trial.steps)
-
-
-def trim_heap() -> None:
-    """Hand freed heap memory back to the OS (glibc's malloc_trim; nothing elsewhere). Band-sized blocks (factors,
-    the spectrum's and trials' temporaries) live in the heap between live ones; once freed they would stay
-    resident under what comes next (the canvas, the payload, zstd's buffers), so the resident peak would
-    exceed the allocated one by several bytes per pixel."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim(0)
 
 
 def _encoded(canvas: _Canvas, trial: _Trial, data: bytes) -> Encoded:
