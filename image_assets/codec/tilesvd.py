@@ -407,7 +407,9 @@ def _tred2(v, d, e):
 @njit(cache=True, nogil=True, fastmath=True)
 def _tql2(w, d, e):
     """Eigenvalues (into d) and eigenvectors (rows of w, the transpose of `_tred2`'s v) of the tridiagonal matrix
-    from `_tred2`."""
+    from `_tred2`. Lengths are sqrt(a*a + b*b), not hypot (a library call that guards against overflow: it was
+    45% of an exact 16 x 16 solve): the Gram matrices of pixel tiles keep every square far inside float64's range
+    (entries below 2**40; p below 1/eps where it is a ratio, since a negligible e[l] ends the iteration first)."""
     n = w.shape[0]
     for i in range(1, n):
         e[i - 1] = e[i]
@@ -426,7 +428,7 @@ def _tql2(w, d, e):
             for _ in range(QL_MAX_ITERATIONS):
                 g = d[l]
                 p = (d[l + 1] - g) / (2.0 * e[l])
-                r = math.hypot(p, 1.0)
+                r = math.sqrt(p * p + 1.0)
                 if p < 0:
                     r = -r
                 d[l] = e[l] / (p + r)
@@ -449,7 +451,7 @@ def _tql2(w, d, e):
                     s2 = s
                     g = c * e[i]
                     h = c * p
-                    r = math.hypot(p, e[i])
+                    r = math.sqrt(p * p + e[i] * e[i])
                     e[i + 1] = s * r
                     s = e[i] / r
                     c = p / r
