@@ -1,0 +1,108 @@
+"""One encode on 1 and on 2 threads (`imgpipe compress --threads 2`), against what the machine gives two threads.
+
+    .venv/bin/python benchmarks/threads.py [--rounds N]
+
+A speed-up is bounded by the cores the machine really has free, which on a shared host is not what `nproc` says.
+So the same process first runs a compiled busy loop (numba, GIL released: no memory traffic, no Python) on one
+thread and then on two at once: two free cores finish both in the time of one (capacity 2.0x), one free core in
+twice the time (1.0x). Then it encodes the 1920x1080 and 4000x3000 mosaics of the bundled photos (benchmarks/
+codec.py) at 35 dB with `codec_threads(1)` and `codec_threads(2)`, alternating, fastest of N rounds, and prints
+the per-stage times of the fastest encodes. One BLAS thread throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+from numba import njit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.codec import PHOTOS, load, mosaic, skimage_photos  # noqa: E402
+from benchmarks.tables import markdown_table  # noqa: E402
+from image_assets.codec import blas_threads, encode, stages  # noqa: E402
+from image_assets.codec.threads import codec_threads  # noqa: E402
+
+SPIN = 200_000_000
+
+
+@njit(nogil=True)
+def _spin(n: int) -> float:
+    total = 0.0
+    for i in range(n):
+        total += (i % 7) * 0.5
+    return total
+
+
+def capacity(rounds: int) -> tuple[float, float, float]:
+    """(one thread's seconds, two threads' seconds, the throughput two threads get over one) of the busy loop."""
+    _spin(10)
+    one = two = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        _spin(SPIN)
+        one = min(one, time.perf_counter() - start)
+        workers = [threading.Thread(target=_spin, args=(SPIN,)) for _ in range(2)]
+        start = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        two = min(two, time.perf_counter() - start)
+    return one, two, 2 * one / two
+
+
+def encode_times(pixels, rounds: int) -> dict[int, tuple[float, dict[str, float]]]:
+    """Fastest encode per thread count (1, 2), alternating, with that encode's stage times."""
+    best: dict[int, tuple[float, dict[str, float]]] = {1: (float("inf"), {}), 2: (float("inf"), {})}
+    encode(pixels, psnr=35)
+    for _ in range(rounds):
+        for n in (1, 2):
+            with codec_threads(n), stages.collect() as times:
+                start = time.perf_counter()
+                encode(pixels, psnr=35)
+                seconds = time.perf_counter() - start
+            if seconds < best[n][0]:
+                best[n] = (seconds, dict(times))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per measurement (fastest kept)")
+    args = parser.parse_args()
+    photos = [load(p) for p in sorted(PHOTOS.glob("*.[pj][pn]g"))] + [load(p) for p in skimage_photos()]
+    colour = [p for p in photos if p.ndim == 3]
+    rows = []
+    one, two, gain = capacity(args.rounds)
+    rows.append(
+        ("machine: busy loop, 2 threads / 1", f"{gain:.2f}x", f"{one:.2f} s alone, {two:.2f} s for two at once")
+    )
+    details = []
+    with blas_threads(1):
+        for label, (height, width) in {"1920x1080": (1080, 1920), "4000x3000": (3000, 4000)}.items():
+            best = encode_times(mosaic(colour, height, width), max(2, args.rounds // (1 if height < 2000 else 2)))
+            (t1, s1), (t2, s2) = best[1], best[2]
+            rows.append(
+                (
+                    f"encode {label} at 35 dB, 2 threads / 1",
+                    f"{t1 / t2:.2f}x",
+                    f"{t1 * 1e3:.0f} ms vs {t2 * 1e3:.0f} ms",
+                )
+            )
+            details.append(
+                f"{label}: "
+                + ", ".join(f"{k.removeprefix('encode: ')} {s1[k] * 1e3:.0f} -> {s2.get(k, 0) * 1e3:.0f}" for k in s1)
+            )
+    print(markdown_table(rows))
+    print("\nstage ms, 1 thread -> 2 threads (fastest encodes):")
+    print("\n".join(details))
+
+
+if __name__ == "__main__":
+    main()
