@@ -207,12 +207,18 @@ def encode_ranks(state, probs, ranks, per_row, limit, out):
 
 
 @njit(cache=True, inline="always")
-def _put_vector(low, rng, cache, pending, out, pos, probs, vec, side, jb):
-    n = vec.size
+def vector_length(vec):
+    """One past the last nonzero coefficient of `vec` (0 for a zero vector): the length a stream codes."""
     last = 0
-    for k in range(n):
+    for k in range(vec.size):
         if vec[k] != 0:
             last = k + 1
+    return last
+
+
+@njit(cache=True, inline="always")
+def _put_vector(low, rng, cache, pending, out, pos, probs, vec, side, jb):
+    last = vector_length(vec)
     low, rng, cache, pending, pos = _put_exp(
         low, rng, cache, pending, out, pos, probs, LAST_CTX + (side * 4 + jb) * 32, last + 1
     )

@@ -51,6 +51,7 @@ from image_assets.codec.entropy import (
     SIGN_CTX,
     PlaneEncoder,
     new_probabilities,
+    vector_length,
 )
 from image_assets.codec.vector16 import N as LANES
 from image_assets.codec.vector16 import count_at_or_below, move_towards
@@ -169,10 +170,7 @@ def _record_exp(records, n, probs, ctx, value):
 
 @njit(cache=True, inline="always")
 def _record_vector(records, n, probs, cdf, vec, side, jb):
-    last = 0
-    for k in range(vec.size):
-        if vec[k] != 0:
-            last = k + 1
+    last = vector_length(vec)
     group = side * 4 + jb
     letter = min(last, ESCAPE)
     n = _record_letter(records, n, cdf, LENGTH_ALPHABET + group, letter)
@@ -223,10 +221,7 @@ def record_count(qu, qv):
     total = 0
     for q in (qu, qv):
         for i in range(q.shape[0]):
-            last = 0
-            for k in range(q.shape[1]):
-                if q[i, k] != 0:
-                    last = k + 1
+            last = vector_length(q[i])
             total += 1 + (_escape_records(last - ESCAPE + 1) if last >= ESCAPE else 0)
             for k in range(last):
                 m = abs(np.int64(q[i, k]))
