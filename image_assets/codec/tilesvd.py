@@ -1,4 +1,4 @@
-"""Leading singular triplets of many small tiles, compiled (numba), LANES tiles side by side.
+"""Leading singular triplets of many small tiles, compiled (numba), W tiles side by side.
 
 For each tile A (m x n): the Gram matrix G = A^T A, two steps of subspace iteration on k vectors started from the
 first k DCT-II vectors (the leading singular vectors of image tiles are smooth, so the start is already close),
@@ -8,11 +8,12 @@ closed-form rate control needs; tiles where it could hold a triplet worth keepin
 (`analysis.refine`).
 
 Why lanes: one 16 x 16 tile's loops are 16 long, too short for LLVM to vectorise, and its dot products are
-reductions across a vector. With the tile index innermost (arrays [.., lane], LANES = 64 tiles at a time) every
-step is the same scalar algorithm run on 64 tiles in vector registers, with no reductions across lanes (1080p luma,
-k = 6: 4.5 -> 3.0 us per tile against one tile at a time, with the vectors' DCT now done here as well). Branches
-become per-lane selects (a lane whose Jacobi has converged stops rotating), so every tile's result depends on that
-tile alone, whatever its neighbours in the batch (threads split batches differently and must give the same bytes).
+reductions across a vector. With the tile index innermost (arrays [.., lane]) every step is the same scalar
+algorithm run on W = 8 tiles in one vector register, with no reductions across lanes; the steps are `lanes`'
+vector-IR operations (a batch's matrices stay in the L1 cache, sums in registers). 1080p, 12,240 tiles: 31 ms with
+64 lanes left to LLVM's vectoriser, 17 ms this way. Branches become per-lane selects (a lane whose Jacobi has
+converged stops rotating), so every tile's result depends on that tile alone, whatever its neighbours in the batch
+(threads split batches differently and must give the same bytes).
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ import math
 import numpy as np
 from numba import njit
 
+from image_assets.codec import lanes
 from image_assets.codec.kernels import dct_basis
+from image_assets.codec.lanes import W
 
 JACOBI_SWEEPS = 5
-LANES = 64  # tiles per batch: long enough for LLVM's loop vectoriser (at 8-32 it left the loops scalar)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _gather_lanes(tiles, first, count, a):
-    """a[r, i, l] = tiles[first + l, r, i] for the `count` tiles of this batch; zeros in the lanes after them."""
-    if count < LANES:
+    """a[r, i, lane] = tiles[first + lane, r, i] for the `count` tiles of this batch; zeros in the lanes after them."""
+    if count < W:
         a[:, :, :] = 0.0
     for lane in range(count):
         tile = tiles[first + lane]
@@ -40,124 +42,78 @@ def _gather_lanes(tiles, first, count, a):
                 a[r, i, lane] = tile[r, i]
 
 
-@njit(cache=True, nogil=True, inline="always", fastmath=True)
-def _gram_lanes(a, gram):
-    """gram = A^T A per lane (upper triangle computed, mirrored)."""
-    m, n, _ = a.shape
-    for i in range(n):
-        for j in range(i, n):
-            for lane in range(LANES):
-                gram[i, j, lane] = 0.0
-            for r in range(m):
-                for lane in range(LANES):
-                    gram[i, j, lane] += a[r, i, lane] * a[r, j, lane]
-            for lane in range(LANES):
-                gram[j, i, lane] = gram[i, j, lane]
-
-
-@njit(cache=True, nogil=True, inline="always", fastmath=True)
-def _apply_gram_lanes(gram, z, gz, k):
+@njit(cache=True, nogil=True, inline="always")
+def _apply_gram(gram, z, gz, k, n):
     """gz = z G per lane (rows of z times the symmetric G)."""
-    n = gram.shape[0]
     for j in range(k):
-        for i in range(n):
-            for lane in range(LANES):
-                gz[j, i, lane] = 0.0
-        for p in range(n):
-            for i in range(n):
-                for lane in range(LANES):
-                    gz[j, i, lane] += z[j, p, lane] * gram[p, i, lane]
-
-
-@njit(cache=True, nogil=True, inline="always", fastmath=True)
-def _orthonormalize_lanes(z, k, dot, start):
-    """Rows of z (k x n per lane) made orthonormal by modified Gram-Schmidt, twice; a row that is numerically
-    dependent on the previous ones becomes zero."""
-    n = z.shape[1]
-    for j in range(k):
-        for lane in range(LANES):
-            start[lane] = 0.0
-        for i in range(n):
-            for lane in range(LANES):
-                start[lane] += z[j, i, lane] * z[j, i, lane]
-        for _ in range(2):
-            for p in range(j):
-                for lane in range(LANES):
-                    dot[lane] = 0.0
-                for i in range(n):
-                    for lane in range(LANES):
-                        dot[lane] += z[p, i, lane] * z[j, i, lane]
-                for i in range(n):
-                    for lane in range(LANES):
-                        z[j, i, lane] -= dot[lane] * z[p, i, lane]
-        for lane in range(LANES):
-            dot[lane] = 0.0
-        for i in range(n):
-            for lane in range(LANES):
-                dot[lane] += z[j, i, lane] * z[j, i, lane]
-        for lane in range(LANES):
-            norm = np.sqrt(dot[lane])
-            keep = (norm > np.float32(1e-3) * np.sqrt(start[lane])) & (norm > 0.0)
-            dot[lane] = np.float32(1.0) / norm if keep else np.float32(0.0)
-        for i in range(n):
-            for lane in range(LANES):
-                z[j, i, lane] *= dot[lane]
+        lanes.dots(gz, j * n * W, W, z, j * n * W, W, gram, 0, W, n * W, n, n)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _jacobi_lanes(h, vec, k, active, c, s):
+def _orthonormalize(z, k, n, factors, dot, start):
+    """Rows of z (k x n per lane) made orthonormal by classical Gram-Schmidt, twice (as good as the modified method
+    done twice, and each row's projections are one product, not a chain of them); a row that is numerically
+    dependent on the previous ones becomes zero."""
+    for j in range(k):
+        row = j * n * W
+        lanes.dots(start, 0, 0, z, row, W, z, row, 0, W, n, 1)
+        if j > 0:
+            for _ in range(2):
+                lanes.dots(factors, 0, W, z, row, W, z, 0, n * W, W, n, j)
+                lanes.subtract_combination(z, row, factors, z, n * W, W, n, j)
+        lanes.dots(dot, 0, 0, z, row, W, z, row, 0, W, n, 1)
+        for lane in range(W):
+            norm = np.sqrt(dot[lane])
+            keep = (norm > np.float32(1e-3) * np.sqrt(start[lane])) & (norm > 0.0)
+            dot[lane] = np.float32(1.0) / norm if keep else np.float32(0.0)
+        lanes.scale(z, row, dot, 0, W, n)
+
+
+@njit(cache=True, nogil=True)
+def _sweep_order(k):
+    """Every pair (p < q) of 0..k-1 once, in rounds of disjoint pairs (the circle method of a round-robin
+    tournament): consecutive rotations touch different rows, so the processor overlaps them (each one's angle is a
+    chain of divisions and square roots; in row order every rotation waited for the one before)."""
+    players = k + (k % 2)
+    pairs = np.empty((k * (k - 1) // 2, 2), np.int64)
+    count = 0
+    for round_ in range(players - 1):
+        for i in range(players // 2):
+            p = round_ if i == 0 else (round_ + i) % (players - 1)
+            q = players - 1 if i == 0 else (round_ - i) % (players - 1)
+            if q < k and p < k:
+                pairs[count, 0], pairs[count, 1] = min(p, q), max(p, q)
+                count += 1
+    return pairs
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _jacobi(h, vec, k, active, pairs):
     """Eigen-decomposition of each lane's symmetric k x k float64 matrix h in place (cyclic Jacobi): eigenvalues end
     on the diagonal, eigenvectors in the columns of vec. A lane stops rotating once its off-diagonal part is
     settled (as it would alone); the sweeps end when every lane has."""
     for i in range(k):
         for j in range(k):
-            for lane in range(LANES):
+            for lane in range(W):
                 vec[i, j, lane] = 1.0 if i == j else 0.0
     for _ in range(JACOBI_SWEEPS):
-        for lane in range(LANES):
-            c[lane], s[lane] = 0.0, 0.0  # off-diagonal and diagonal sums of squares
-        for p in range(k):
-            for lane in range(LANES):
-                s[lane] += h[p, p, lane] * h[p, p, lane]
-            for q in range(p + 1, k):
-                for lane in range(LANES):
-                    c[lane] += h[p, q, lane] * h[p, q, lane]
-        for lane in range(LANES):  # float32 data: settled far below its precision
-            active[lane] = 1.0 if c[lane] > 1e-18 * s[lane] else 0.0
-        if active.max() == 0.0:
+        settled = True
+        for lane in range(W):
+            off, diagonal = 0.0, 0.0
+            for p in range(k):
+                diagonal += h[p, p, lane] * h[p, p, lane]
+                for q in range(p + 1, k):
+                    off += h[p, q, lane] * h[p, q, lane]
+            busy = off > 1e-18 * diagonal  # float32 data: settled far below its precision
+            active[lane] = 1.0 if busy else 0.0
+            settled = settled and not busy
+        if settled:
             break
-        for p in range(k - 1):
-            for q in range(p + 1, k):
-                for lane in range(LANES):
-                    apq = h[p, q, lane]
-                    skip = (  # bitwise, not `or`: no branches, so the lanes stay in vector registers
-                        (active[lane] == 0.0)
-                        | (abs(apq) <= 1e-10 * math.sqrt(abs(h[p, p, lane] * h[q, q, lane])))
-                        | (abs(apq) <= 1e-300)
-                    )
-                    theta = (h[q, q, lane] - h[p, p, lane]) / (2.0 * (1.0 if skip else apq))
-                    t = math.copysign(1.0, theta) / (abs(theta) + math.sqrt(theta * theta + 1.0))
-                    cosine = 1.0 / math.sqrt(t * t + 1.0)
-                    c[lane] = 1.0 if skip else cosine
-                    s[lane] = 0.0 if skip else t * cosine
-                for r in range(k):
-                    for lane in range(LANES):
-                        hrp, hrq = h[r, p, lane], h[r, q, lane]
-                        h[r, p, lane] = c[lane] * hrp - s[lane] * hrq
-                        h[r, q, lane] = s[lane] * hrp + c[lane] * hrq
-                for r in range(k):
-                    for lane in range(LANES):
-                        hpr, hqr = h[p, r, lane], h[q, r, lane]
-                        h[p, r, lane] = c[lane] * hpr - s[lane] * hqr
-                        h[q, r, lane] = s[lane] * hpr + c[lane] * hqr
-                for r in range(k):
-                    for lane in range(LANES):
-                        vrp, vrq = vec[r, p, lane], vec[r, q, lane]
-                        vec[r, p, lane] = c[lane] * vrp - s[lane] * vrq
-                        vec[r, q, lane] = s[lane] * vrp + c[lane] * vrq
+        for pair in range(pairs.shape[0]):
+            lanes.jacobi_rotate(h, vec, pairs[pair, 0], pairs[pair, 1], k, active)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def topk_tiles(tiles, k, power, start, basis_m, basis_n, u_out, s_out, vt_out, tail_out, energy_out):
     """Leading k triplets of every (m x n) tile; `start` is the k x n start basis (rows). Outputs: U (T, m, k),
     s (T, k), Vt (T, k, n) (zero where a tile has fewer than k nonzero triplets) and the energy outside them. The
@@ -165,63 +121,56 @@ def topk_tiles(tiles, k, power, start, basis_m, basis_n, u_out, s_out, vt_out, t
     DCT-II matrices give the vectors as format v3 stores them; identities give them as they are). `energy_out`
     gets each tile's energy (sum of squares, float64)."""
     count, m, n = tiles.shape
-    a = np.empty((m, n, LANES), np.float32)
-    gram = np.empty((n, n, LANES), np.float32)
-    z = np.empty((k, n, LANES), np.float32)
-    gz = np.empty((k, n, LANES), np.float32)
-    h = np.empty((k, k, LANES), np.float64)
-    vec = np.empty((k, k, LANES), np.float64)
-    v = np.empty((k, n, LANES), np.float32)
-    u = np.empty((m, k, LANES), np.float32)
-    out_u = np.empty((m, k, LANES), np.float32)
-    out_v = np.empty((k, n, LANES), np.float32)
-    sigma = np.empty((k, LANES), np.float64)
-    energy = np.empty(LANES, np.float64)
-    dot = np.empty(LANES, np.float32)
-    scratch = np.empty(LANES, np.float32)
-    active = np.empty(LANES, np.float64)
-    c = np.empty(LANES, np.float64)
-    s = np.empty(LANES, np.float64)
+    a = np.empty((m, n, W), np.float32)
+    gram = np.empty((n, n, W), np.float32)
+    z = np.empty((k, n, W), np.float32)
+    gz = np.empty((k, n, W), np.float32)
+    h = np.empty((k, k, W), np.float64)
+    vec = np.empty((k, k, W), np.float64)
+    vec32 = np.empty((k, k, W), np.float32)
+    v = np.empty((k, n, W), np.float32)
+    u = np.empty((m, k, W), np.float32)
+    out_u = np.empty((m, k, W), np.float32)
+    out_v = np.empty((k, n, W), np.float32)
+    sigma = np.empty((k, W), np.float64)
+    inverse = np.empty((k, W), np.float32)
+    energy = np.empty(W, np.float64)
+    dot = np.empty(W, np.float32)
+    factors = np.empty((k, W), np.float32)
+    scratch = np.empty(W, np.float32)
+    active = np.empty(W, np.float64)
     order = np.empty(k, np.int64)
-    for first in range(0, count, LANES):
-        lanes = min(LANES, count - first)
-        _gather_lanes(tiles, first, lanes, a)
-        _gram_lanes(a, gram)
-        for lane in range(LANES):
-            energy[lane] = 0.0
-        for r in range(m):
-            for i in range(n):
-                for lane in range(LANES):
-                    energy[lane] += float(a[r, i, lane]) * float(a[r, i, lane])
+    pairs = _sweep_order(k)
+    for first in range(0, count, W):
+        used = min(W, count - first)
+        _gather_lanes(tiles, first, used, a)
+        for i in range(n):  # G = A^T A, upper triangle, mirrored
+            lanes.dots(gram, (i * n + i) * W, W, a, i * W, n * W, a, i * W, W, n * W, m, n - i)
+            for j in range(i + 1, n):
+                lanes.copy(gram, (j * n + i) * W, gram, (i * n + j) * W)
+        lanes.dots(energy, 0, 0, a, 0, W, a, 0, 0, W, m * n, 1)
         for j in range(k):
             for i in range(n):
-                for lane in range(LANES):
+                for lane in range(W):
                     z[j, i, lane] = start[j, i]
         for _ in range(power):
-            _apply_gram_lanes(gram, z, gz, k)
+            _apply_gram(gram, z, gz, k, n)
             z[:, :, :] = gz
-            _orthonormalize_lanes(z, k, dot, scratch)
-        _apply_gram_lanes(gram, z, gz, k)  # Rayleigh-Ritz: h = Z G Z^T in float64
+            _orthonormalize(z, k, n, factors, dot, scratch)
+        _apply_gram(gram, z, gz, k, n)  # Rayleigh-Ritz: h = Z G Z^T in float64
         for p in range(k):
-            for q in range(p, k):
-                for lane in range(LANES):
-                    h[p, q, lane] = 0.0
-                for i in range(n):
-                    for lane in range(LANES):
-                        h[p, q, lane] += float(z[p, i, lane]) * float(gz[q, i, lane])
-                for lane in range(LANES):
-                    h[q, p, lane] = h[p, q, lane]
-        _jacobi_lanes(h, vec, k, active, c, s)
+            lanes.dots(h, (p * k + p) * W, W, z, p * n * W, W, gz, p * n * W, n * W, W, n, k - p)
+            for q in range(p + 1, k):
+                lanes.copy(h, (q * k + p) * W, h, (p * k + q) * W)
+        _jacobi(h, vec, k, active, pairs)
         # V = vec^T Z for every Ritz pair (sorted only when stored), sigma, U = A V / sigma
+        for p in range(k):
+            for j in range(k):
+                for lane in range(W):
+                    vec32[p, j, lane] = np.float32(vec[p, j, lane])
         for j in range(k):
-            for i in range(n):
-                for lane in range(LANES):
-                    v[j, i, lane] = 0.0
-            for p in range(k):
-                for i in range(n):
-                    for lane in range(LANES):
-                        v[j, i, lane] += np.float32(vec[p, j, lane]) * z[p, i, lane]
-        for lane in range(LANES):
+            lanes.dots(v, j * n * W, W, vec32, j * W, k * W, z, 0, W, n * W, k, n)
+        for lane in range(W):
             top = 0.0
             for j in range(k):
                 top = max(top, h[j, j, lane])
@@ -229,35 +178,15 @@ def topk_tiles(tiles, k, power, start, basis_m, basis_n, u_out, s_out, vt_out, t
             for j in range(k):
                 value = math.sqrt(max(h[j, j, lane], 0.0))
                 sigma[j, lane] = value if value > 1e-6 * max(top, 1e-30) else 0.0
+                inverse[j, lane] = np.float32(1.0 / sigma[j, lane]) if sigma[j, lane] > 0.0 else np.float32(0.0)
+        for r in range(m):
+            lanes.dots(u, r * k * W, W, a, r * n * W, W, v, 0, n * W, W, n, k)
         for j in range(k):
-            for lane in range(LANES):
-                scratch[lane] = np.float32(1.0 / sigma[j, lane]) if sigma[j, lane] > 0.0 else np.float32(0.0)
-            for r in range(m):
-                for lane in range(LANES):
-                    dot[lane] = 0.0
-                for i in range(n):
-                    for lane in range(LANES):
-                        dot[lane] += a[r, i, lane] * v[j, i, lane]
-                for lane in range(LANES):
-                    u[r, j, lane] = dot[lane] * scratch[lane]
-        for f in range(m):  # into the storage basis
-            for j in range(k):
-                for lane in range(LANES):
-                    out_u[f, j, lane] = 0.0
-            for r in range(m):
-                weight = basis_m[f, r]
-                for j in range(k):
-                    for lane in range(LANES):
-                        out_u[f, j, lane] += weight * u[r, j, lane]
-        for j in range(k):
-            for f in range(n):
-                for lane in range(LANES):
-                    out_v[j, f, lane] = 0.0
-                for i in range(n):
-                    weight = basis_n[f, i]
-                    for lane in range(LANES):
-                        out_v[j, f, lane] += weight * v[j, i, lane]
-        for lane in range(lanes):  # store, largest sigma first
+            lanes.scale(u, j * W, inverse, j * W, k * W, m)
+        for j in range(k):  # into the storage basis
+            lanes.weighted_dots(out_u, j * W, k * W, u, j * W, k * W, basis_m, 0, m, 1, m, m)
+            lanes.weighted_dots(out_v, j * n * W, W, v, j * n * W, W, basis_n, 0, n, 1, n, n)
+        for lane in range(used):  # store, largest sigma first
             tile = first + lane
             for j in range(k):
                 order[j] = j

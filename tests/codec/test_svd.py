@@ -41,17 +41,16 @@ def test_tiles_round_trip_with_padding():
 
 
 def test_lane_jacobi_matches_lapack_in_every_lane():
-    from image_assets.codec.tilesvd import LANES, _jacobi_lanes
+    from image_assets.codec.tilesvd import W, _jacobi, _sweep_order
 
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((LANES, 6, 8))
+    x = rng.standard_normal((W, 6, 8))
     c = x @ x.transpose(0, 2, 1)
     c[5] = 0.0  # an empty lane (a padded batch) stays empty
     h = np.ascontiguousarray(c.transpose(1, 2, 0))
     vec = np.empty_like(h)
-    scratch = [np.empty(LANES) for _ in range(3)]
-    _jacobi_lanes(h, vec, 6, *scratch)
-    for lane in range(LANES):
+    _jacobi(h, vec, 6, np.empty(W), _sweep_order(6))
+    for lane in range(W):
         lam, v = np.diag(h[:, :, lane]), vec[:, :, lane]
         order = np.argsort(-lam)
         np.testing.assert_allclose(lam[order], np.linalg.eigvalsh(c[lane])[::-1], rtol=1e-9, atol=1e-9)
@@ -63,17 +62,17 @@ def test_a_settled_lane_stops_rotating_whatever_its_neighbours():
     """A lane's Jacobi must do what it would alone: a matrix settled by the stopping test (its off-diagonal part
     tiny beside its largest eigenvalue) but with a pair of small eigenvalues still coupled must not be rotated
     because another lane in the batch needs more sweeps."""
-    from image_assets.codec.tilesvd import LANES, _jacobi_lanes
+    from image_assets.codec.tilesvd import W, _jacobi, _sweep_order
 
     settled = np.diag([1e6, 1.0, 2.0, 3.0, 4.0, 5.0])
     settled[1, 2] = settled[2, 1] = 1e-4
     x = np.random.default_rng(5).standard_normal((6, 8))
     results = []
     for neighbour in (np.zeros((6, 6)), x @ x.T):
-        h = np.zeros((6, 6, LANES))
+        h = np.zeros((6, 6, W))
         h[:, :, 0], h[:, :, 1] = settled, neighbour
         vec = np.empty_like(h)
-        _jacobi_lanes(h, vec, 6, *(np.empty(LANES) for _ in range(3)))
+        _jacobi(h, vec, 6, np.empty(W), _sweep_order(6))
         results.append((h[:, :, 0].copy(), vec[:, :, 0].copy()))
     assert np.array_equal(results[0][0], settled)
     assert all(np.array_equal(a, b) for a, b in zip(*results, strict=True))
