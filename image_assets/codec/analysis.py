@@ -20,7 +20,7 @@ import numpy as np
 from image_assets.codec.decoder import plane_geometry
 from image_assets.codec.planes import PlaneSource
 from image_assets.codec.quant import PlaneLayout, dct_axis
-from image_assets.codec.svd import Triplets, exact_svd, gram_tile_svd, svd_until, topk_compact, truncated_svd
+from image_assets.codec.svd import Triplets, exact_svd, exact_tile_svd, svd_until, topk_compact, truncated_svd
 from image_assets.codec.threads import parallel_map
 from image_assets.codec.tiles import Band, bands, to_tiles
 
@@ -176,30 +176,26 @@ class Analysis:
         assert plane.exact is not None
         exact = np.flatnonzero(plane.exact[first:last])
         if exact.size == len(tiles):  # every tile exact (noise): the top-k pass would be overwritten
-            u, _s, vt = gram_tile_svd(tiles)
+            u, _s, vt = exact_tile_svd(tiles, dct=True)
             return Factors(*self.prune(index, u, vt, s))
         (u, _s, vt), _tail = topk_compact(tiles, plane.fast_rank, dct=True)
-        u, vt = self.prune(index, u, vt, s, transformed=True)
+        u, vt = self.prune(index, u, vt, s)
         if exact.size == 0:
             return Factors(u, vt)
-        exact_u, _s, exact_vt = gram_tile_svd(tiles[exact])
+        exact_u, _s, exact_vt = exact_tile_svd(tiles[exact], dct=True)
         return Factors(u, vt, exact, *self.prune(index, exact_u, exact_vt, s[exact]))
 
-    def prune(
-        self, index: int, u: np.ndarray, vt: np.ndarray, s: np.ndarray, *, transformed: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def prune(self, index: int, u: np.ndarray, vt: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The factors as stored: trailing triplets (columns of U, rows of Vt) that no tile of these can keep
         dropped (a flat or smooth tile keeps 1-3 of its 16, an opaque alpha plane 1; `s`: the tiles' singular
-        values), and the vectors in the DCT domain that format v3 stores them in (once here, not per trial;
-        `transformed`: they already are, as the top-k kernel gives them). Always new arrays, so a band's factors
-        can be released on their own."""
+        values). The vectors come in the DCT domain that format v3 stores them in (the kernels give them so, once,
+        not per trial). Always arrays of their own, so a band's factors can be released on their own: the
+        kernels' arrays stay as they are, a pruned view is copied out of them."""
         if self.floors is not None:
             width = int(np.count_nonzero(s[:, : u.shape[2]] >= self.floors[index], axis=1).max(initial=0))
             if width < u.shape[2]:
                 u, vt = u[:, :, :width], vt[:, :width, :]
-        if transformed:  # the kernel's own arrays stay as they are; a pruned view is copied out of them
-            return (u if u.base is None else u.copy()), (vt if vt.base is None else vt.copy())
-        return dct_axis(u, 1), dct_axis(vt, 2)
+        return (u if u.base is None else u.copy()), (vt if vt.base is None else vt.copy())
 
 
 # For a whole-plane SVD the caller says how many triplets it needs, as a rank or as a test on the
@@ -325,7 +321,7 @@ def _fast_planes(analysis: Analysis, ranks: dict[int, int]) -> dict[int, tuple[P
         out = []
         for b in group:
             lo, hi = (t - first for t in analysis.bands[b].tiles[index])
-            u_band, vt_band = analysis.prune(index, u[lo:hi], vt[lo:hi], s[first + lo : first + hi], transformed=True)
+            u_band, vt_band = analysis.prune(index, u[lo:hi], vt[lo:hi], s[first + lo : first + hi])
             out.append(analysis.keep(Factors(u_band, vt_band)))
         return out
 
@@ -385,7 +381,7 @@ def refine(analysis: Analysis, min_sigma: list[float]) -> int:
             s, exact = plane.s, plane.exact
             assert exact is not None
             tiles = analysis.tiles_at(index, analysis.bands[band_index], local)
-            exact_u, exact_s, exact_vt = gram_tile_svd(tiles)
+            exact_u, exact_s, exact_vt = exact_tile_svd(tiles, dct=True)
             tail[first + local] = 0.0
             s[first + local] = 0.0
             s[first + local, : exact_s.shape[1]] = exact_s
@@ -440,9 +436,10 @@ def _join(
 
 
 def _exact(tiles: np.ndarray, *, single: bool) -> Triplets:
-    """Every triplet of the tiles, as `batched_tile_svd` finds them for the whole set they belong to: LAPACK
-    gesdd when that set is one tile, the Gram eigen path otherwise (even for a band holding one of them)."""
+    """Every triplet of the tiles (the vectors' DCT, as stored), as `batched_tile_svd` finds them for the whole
+    set they belong to: LAPACK gesdd when that set is one tile, the compiled Jacobi path otherwise (even for a band
+    holding one of them)."""
     if single:
         u, s, vt = exact_svd(tiles[0])
-        return u[None], s[None], vt[None]
-    return gram_tile_svd(tiles)
+        return dct_axis(u[None], 1), s[None], dct_axis(vt[None], 2)
+    return exact_tile_svd(tiles, dct=True)

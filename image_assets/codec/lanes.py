@@ -319,3 +319,95 @@ def copy(typingctx, out, out_at, x, x_at):
         return context.get_dummy_value()
 
     return signature, codegen
+
+
+ORTHOGONAL = 1e-5  # columns count as orthogonal once |a_i . a_j| <= this * |a_i| |a_j| (float32 sums reach ~1e-6)
+
+
+@intrinsic
+def rotate_columns(typingctx, a, pairs, first, count, rows, active, busy, scratch):
+    """One round of one-sided (Hestenes) Jacobi on every lane: for each of the `count` disjoint column pairs
+    (i, j) = pairs[first + .., :], columns i and j of A (arrays (columns, rows, W): column c at c * rows * W)
+    rotated to be orthogonal (float32; the rotations are not kept: V follows from A and A V at the end). A lane
+    rotates a pair only where `active` is nonzero and the columns are not orthogonal already; `busy` gains 1 there.
+    Every pair's angle is found before any pair is rotated (the pairs are disjoint, so that is the same as one after
+    the other), so the angles' chains of divisions and square roots overlap. `scratch` (float32, at least
+    3 * count * W) holds the angles between the two steps."""
+    for array in (a, active, busy, scratch):
+        _check(array, types.float32)
+    _check(pairs, types.int64)
+    signature = types.void(a, pairs, first, count, rows, active, busy, scratch)
+
+    def codegen(context, builder, sig, args):
+        a_a, pairs_a, first_v, count_v, rows_v, act_a, busy_a, scratch_a = args
+        vector = _lanes_type(sig.args[0])
+        fma = _intrinsic_function(builder, "fma", vector, 3)
+        width = ir.Constant(_I64, W)
+        one, two = ir.Constant(_I64, 1), ir.Constant(_I64, 2)
+
+        def const(value):
+            return ir.Constant(vector, [value] * W)
+
+        def element(index, array, at):
+            return _pointer(context, builder, sig.args[index], array, at)
+
+        def column(c, r):
+            return element(0, a_a, builder.mul(builder.add(builder.mul(c, rows_v), r), width))
+
+        def pair(index):
+            row = builder.mul(builder.add(first_v, index), two)
+            return builder.load(element(1, pairs_a, row)), builder.load(element(1, pairs_a, builder.add(row, one)))
+
+        def saved(index, slot):
+            at = builder.mul(builder.add(builder.mul(index, ir.Constant(_I64, 3)), ir.Constant(_I64, slot)), width)
+            return element(7, scratch_a, at)
+
+        zero_at = ir.Constant(_I64, 0)
+        lanes_on = builder.fcmp_ordered("!=", _load(builder, element(5, act_a, zero_at), vector), const(0.0))
+        sums = [[cgutils.alloca_once(builder, vector) for _ in range(3)] for _ in range(2)]
+        with cgutils.for_range(builder, count_v) as angles:
+            i_v, j_v = pair(angles.index)
+
+            def accumulate(r, chain, i_v=i_v, j_v=j_v):
+                x, y = _load(builder, column(i_v, r), vector), _load(builder, column(j_v, r), vector)
+                for total, (p, q) in zip(sums[chain], ((x, x), (y, y), (x, y)), strict=True):
+                    builder.store(builder.call(fma, [p, q, builder.load(total)]), total)
+
+            for total in sums[0] + sums[1]:
+                builder.store(const(0.0), total)
+            halves = builder.sdiv(rows_v, two)
+            with cgutils.for_range(builder, halves) as loop:  # even and odd rows in separate sums: shorter chains
+                accumulate(builder.mul(loop.index, two), 0)
+                accumulate(builder.add(builder.mul(loop.index, two), one), 1)
+            with builder.if_then(builder.icmp_signed("!=", builder.mul(halves, two), rows_v)):
+                accumulate(builder.sub(rows_v, one), 0)
+            alpha, beta, gamma = (builder.fadd(builder.load(e), builder.load(o)) for e, o in zip(*sums, strict=True))
+            limit = builder.fmul(const(ORTHOGONAL), _vector_call(builder, "sqrt", vector, builder.fmul(alpha, beta)))
+            apart = builder.fcmp_ordered(">", _vector_call(builder, "fabs", vector, gamma), limit)
+            rotate = builder.and_(lanes_on, apart)
+            twice_gamma = builder.fmul(const(2.0), builder.select(rotate, gamma, const(1.0)))
+            zeta = builder.fdiv(builder.fsub(beta, alpha), twice_gamma)
+            root = _vector_call(builder, "sqrt", vector, builder.fadd(builder.fmul(zeta, zeta), const(1.0)))
+            sign = _vector_call(builder, "copysign", vector, const(1.0), zeta)
+            t = builder.fdiv(sign, builder.fadd(_vector_call(builder, "fabs", vector, zeta), root))
+            secant = _vector_call(builder, "sqrt", vector, builder.fadd(builder.fmul(t, t), const(1.0)))
+            cosine = builder.fdiv(const(1.0), secant)
+            _store(builder, builder.select(rotate, cosine, const(1.0)), saved(angles.index, 0))
+            _store(builder, builder.select(rotate, builder.fmul(t, cosine), const(0.0)), saved(angles.index, 1))
+            _store(builder, builder.select(rotate, const(1.0), const(0.0)), saved(angles.index, 2))
+
+        busy_at = element(6, busy_a, zero_at)
+        with cgutils.for_range(builder, count_v) as rotations:
+            i_v, j_v = pair(rotations.index)
+            c = _load(builder, saved(rotations.index, 0), vector)
+            s = _load(builder, saved(rotations.index, 1), vector)
+            with cgutils.for_range(builder, rows_v) as loop:
+                first_at, second_at = column(i_v, loop.index), column(j_v, loop.index)
+                x, y = _load(builder, first_at, vector), _load(builder, second_at, vector)
+                _store(builder, builder.call(fma, [c, x, builder.fneg(builder.fmul(s, y))]), first_at)
+                _store(builder, builder.call(fma, [s, x, builder.fmul(c, y)]), second_at)
+            rotated = _load(builder, saved(rotations.index, 2), vector)
+            _store(builder, builder.fadd(_load(builder, busy_at, vector), rotated), busy_at)
+        return context.get_dummy_value()
+
+    return signature, codegen

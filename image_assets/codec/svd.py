@@ -69,20 +69,22 @@ def svd_until(a: np.ndarray, enough: Callable[[np.ndarray], bool], start_rank: i
 def batched_tile_svd(tiles: np.ndarray) -> Triplets:
     """All triplets of every tile in a (T, m, n) stack: U (T, m, k), s (T, k), Vt (T, k, n), k = min(m, n).
 
-    One LAPACK gesdd for a single tile; many small tiles go through `gram_tile_svd`'s compiled eigen path
-    instead of T Python-level SVD calls."""
+    One LAPACK gesdd for a single tile; many small tiles go through `exact_tile_svd`'s compiled path instead of T
+    Python-level SVD calls."""
     if len(tiles) == 1:
         u, s, vt = exact_svd(tiles[0])
         return u[None], s[None], vt[None]
-    return gram_tile_svd(tiles)
+    return exact_tile_svd(tiles)
 
 
-def gram_tile_svd(tiles: np.ndarray) -> Triplets:
-    """`batched_tile_svd`'s eigen path for any number of tiles (one included): the float64 Gram matrix of each
-    tile, eigen-decomposed by `tilesvd.exact_tiles` (every tile's result depends on that tile alone)."""
+def exact_tile_svd(tiles: np.ndarray, *, dct: bool = False) -> Triplets:
+    """`batched_tile_svd`'s compiled path for any number of tiles (one included): one-sided Jacobi on each tile,
+    `tilesvd.exact_tiles` (every tile's result depends on that tile alone). With `dct`, the vectors' orthonormal
+    DCT-II (what format v3 stores) instead of the vectors."""
     from image_assets.codec import (
         tilesvd,
     )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
+    from image_assets.codec.kernels import dct_basis
 
     count, m, n = tiles.shape
     flip = m < n
@@ -91,7 +93,8 @@ def gram_tile_svd(tiles: np.ndarray) -> Triplets:
     u = np.empty((count, rows, cols), np.float32)
     s = np.empty((count, cols), np.float32)
     vt = np.empty((count, cols, cols), np.float32)
-    tilesvd.exact_tiles(a, u, s, vt)
+    bases = [dct_basis(size) if dct else np.eye(size, dtype=np.float32) for size in (rows, cols)]
+    tilesvd.exact_tiles(a, *bases, u, s, vt)
     if flip:
         return np.ascontiguousarray(vt.transpose(0, 2, 1)), s, np.ascontiguousarray(u.transpose(0, 2, 1))
     return u, s, vt

@@ -139,3 +139,56 @@ def test_a_group_of_bands_is_cut_into_the_tiles_its_bands_give(rgb_crop):
         rows = [analysis.source.rows(index, *band.rows[index]) for band in analysis.bands]
         banded = np.concatenate([to_tiles(r, lay.tile_h, lay.tile_w) for r in rows])
         assert np.array_equal(whole, banded)
+
+
+def _awkward_tiles(rng, m, n):
+    noise = rng.standard_normal((m, n)) * 100
+    rank_one = np.outer(rng.standard_normal(m), rng.standard_normal(n)) * 50
+    twins = rng.standard_normal((m, n))
+    twins[:, 1] = twins[:, 0]  # two equal columns: a zero singular value
+    graded = (rng.standard_normal((m, n)) * np.logspace(0, -5, n)[None, :]) * 1e3  # sigma over 5 decades
+    return np.stack([np.zeros((m, n)), noise, rank_one, twins, graded, np.full((m, n), 7.0)]).astype(np.float32)
+
+
+def test_exact_tile_svd_matches_lapack_on_awkward_tiles():
+    """The refine step's one-sided Jacobi: every triplet of zero, rank-deficient, graded and non-square tiles."""
+    from image_assets.codec.svd import exact_tile_svd
+
+    rng = np.random.default_rng(11)
+    for m, n in ((16, 16), (24, 8), (8, 24), (5, 3)):
+        tiles = _awkward_tiles(rng, m, n)
+        u, s, vt = exact_tile_svd(tiles)
+        for t, tile in enumerate(tiles):
+            expected = np.linalg.svd(tile.astype(np.float64), compute_uv=False)
+            top = max(expected[0], 1e-30)
+            assert np.all(np.diff(s[t]) <= 0), "singular values descending"
+            np.testing.assert_allclose(s[t], expected, atol=1e-5 * top)
+            rebuilt = (u[t].astype(np.float64) * s[t]) @ vt[t]
+            np.testing.assert_allclose(rebuilt, tile, atol=1e-4 * top)
+            # Orthonormal vectors where it matters: weighted by the energy they carry (a deviation between triplets
+            # i and j costs sigma_i * sigma_j of the tile's energy; float32 leaves a tiny triplet's vectors ~1e-4 off)
+            kept = s[t] > 1e-6 * top
+            weights = np.outer(s[t][kept], s[t][kept]).astype(np.float64)
+            for gram in (u[t][:, kept].T @ u[t][:, kept], vt[t][kept] @ vt[t][kept].T):
+                deviation = weights * (gram.astype(np.float64) - np.eye(kept.sum()))
+                assert np.abs(deviation).max(initial=0.0) <= 5e-5 * top**2  # Jacobi stops at 1e-5
+            assert np.count_nonzero(kept) >= np.count_nonzero(expected > 1e-4 * top)
+
+
+def test_exact_tile_svd_in_the_dct_domain_and_in_any_batch(gray_crop):
+    """With `dct` it gives the vectors' DCT (as stored); every tile the same bits whatever batch it is in."""
+    import scipy.fft
+
+    from image_assets.codec.svd import exact_tile_svd
+
+    tiles = to_tiles(gray_crop.astype(np.float32) - 128, 16, 16)[:40]
+    tiles[3] = 0.0
+    u, s, vt = exact_tile_svd(tiles)
+    du, ds, dvt = exact_tile_svd(tiles, dct=True)
+    assert np.array_equal(s, ds)
+    np.testing.assert_allclose(du, scipy.fft.dct(u, norm="ortho", axis=1), atol=1e-5)
+    np.testing.assert_allclose(dvt, scipy.fft.dct(vt, norm="ortho", axis=2), atol=1e-5)
+    for start in (1, 13):
+        part = exact_tile_svd(tiles[start:], dct=True)
+        for whole, piece in zip((du, ds, dvt), part, strict=True):
+            assert np.array_equal(whole[start:], piece)
