@@ -321,7 +321,9 @@ def _fast_planes(analysis: Analysis, ranks: dict[int, int]) -> dict[int, tuple[P
         out = []
         for b in group:
             lo, hi = (t - first for t in analysis.bands[b].tiles[index])
-            u_band, vt_band = analysis.prune(index, u[lo:hi], vt[lo:hi], s[first + lo : first + hi])
+            whole = len(group) == 1  # the kernel's own arrays: nothing to copy unless pruned
+            u_band, vt_band = (u, vt) if whole else (u[lo:hi], vt[lo:hi])
+            u_band, vt_band = analysis.prune(index, u_band, vt_band, s[first + lo : first + hi])
             out.append(analysis.keep(Factors(u_band, vt_band)))
         return out
 
