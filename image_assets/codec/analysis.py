@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from image_assets.codec.decoder import plane_geometry
+from image_assets.codec.heap import HeapTrimmer
 from image_assets.codec.planes import PlaneSource
 from image_assets.codec.quant import PlaneLayout, dct_axis
 from image_assets.codec.svd import Triplets, exact_svd, exact_tile_svd, svd_until, topk_compact, truncated_svd
@@ -101,6 +102,7 @@ class Analysis:
     stored: int = 0
     reserved: int = 0  # payload bytes a search write holds beyond the allowance (they shrink the budget)
     floors: list[float] | None = None  # per plane, a sigma no step keeps (None: fixed ranks may keep any)
+    heap: HeapTrimmer | None = None  # the encode's trims of freed memory (see `heap`)
 
     @property
     def samples(self) -> int:
@@ -211,6 +213,7 @@ def analyze(
     *,
     fast_rank: int | None = None,
     floors: Callable[[list[PlaneLayout]], list[float]] | None = None,
+    heap: HeapTrimmer | None = None,
 ) -> Analysis:
     """SVD every tile of every plane; `source` may pass in the image's planes already set up.
 
@@ -236,6 +239,7 @@ def analyze(
         bands=bands(plane_geometry(layouts, layout.color, source.channels), height, width),
         budget=max(STORE_BYTES_PER_PIXEL * height * width, STORE_MIN_BYTES),
         floors=floors(layouts) if floors is not None else None,
+        heap=heap,
     )
     fast_ranks = {
         index: fast_rank if index == 0 else max(1, fast_rank - 1)  # chroma and alpha keep fewer triplets

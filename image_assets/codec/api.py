@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from image_assets.codec import container, metrics
+from image_assets.codec import container, heap, metrics
 from image_assets.codec.decoder import check, decode
 from image_assets.codec.encoder import encode_array
 from image_assets.codec.errors import CodecError
@@ -91,8 +91,9 @@ def compress_image(
     threads: int | None = 1,
 ) -> EncodeResult:
     """Image file bytes (JPEG, PNG, WebP, TIFF, BMP, ...) -> `EncodeResult`; `CodecError` on bad input."""
-    pixels = load_image(data, max_pixels=max_pixels, keep_alpha=keep_alpha)
-    return encode_pixels(pixels, policy, threads=threads)
+    with heap.call_scope():  # what decoding the file frees is this call's growth too (`heap`)
+        pixels = load_image(data, max_pixels=max_pixels, keep_alpha=keep_alpha)
+        return encode_pixels(pixels, policy, threads=threads)
 
 
 def encode(

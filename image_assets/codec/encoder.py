@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from image_assets.codec import container, metrics, prediction
+from image_assets.codec import container, heap, metrics, prediction
 from image_assets.codec.analysis import Analysis, Layout, analyze, refine
 from image_assets.codec.decoder import band_plane, dct_basis, deblock_tiles, render_band, render_channel
 from image_assets.codec.errors import CodecError
-from image_assets.codec.heap import trim_heap
 from image_assets.codec.planes import PlaneSource, uses_color_transform
 from image_assets.codec.policy import RankPolicy
 from image_assets.codec.quant import PlaneCode
@@ -207,25 +206,35 @@ def _band_render(analysis: Analysis, trial: _Trial, index: int, band_index: int)
     return plane
 
 
+def _trim(analysis: Analysis) -> None:
+    if analysis.heap is not None:
+        analysis.heap.trim(analysis.pixels)
+
+
 def encode_array(pixels: np.ndarray, policy: RankPolicy, layout: Layout | None = None) -> Encoded:
     """Encode validated uint8 pixels under `policy`; `layout` overrides the automatic choice."""
+    with heap.call_scope() as trimmer:  # before the encode allocates: the heap's free memory now is not its doing
+        return _encode_array(pixels, policy, layout, trimmer)
+
+
+def _encode_array(pixels: np.ndarray, policy: RankPolicy, layout: Layout | None, trimmer: heap.HeapTrimmer) -> Encoded:
     if policy.kind == "psnr":
         with stage("encode: colour transform"):
             lay, source = (layout, None) if layout else default_layout(pixels, policy.value)
         need = _psnr_need(pixels, policy.value)
         with stage("encode: tile SVDs"):
-            analysis = analyze(pixels, lay, need, source, fast_rank=FAST_RANK, floors=keep_floors)
+            analysis = analyze(pixels, lay, need, source, fast_rank=FAST_RANK, floors=keep_floors, heap=trimmer)
         del source
-        trim_heap(pixels)
+        trimmer.trim(pixels)
         canvas = _Canvas(analysis)
         trial = _meet_psnr(canvas, policy.value)
         with stage("encode: write"):
             return _package(canvas, trial, policy)
     if policy.kind == "max_bytes":
-        return _fit_bytes(analyze(pixels, layout or TILED, floors=keep_floors), policy)
+        return _fit_bytes(analyze(pixels, layout or TILED, floors=keep_floors, heap=trimmer), policy)
     if policy.kind == "rank":
         k = int(policy.value)
-        analysis = analyze(pixels, layout or CLASSIC, k)
+        analysis = analyze(pixels, layout or CLASSIC, k, heap=trimmer)
         ranks = [np.minimum(p.s.shape[1], k) * np.ones(p.s.shape[0], np.int64) for p in analysis.svds]
     else:
         fraction = policy.value
@@ -233,6 +242,7 @@ def encode_array(pixels: np.ndarray, policy: RankPolicy, layout: Layout | None =
             pixels,
             layout or CLASSIC,
             lambda _w, s, energy: float(np.sum(s.astype(np.float64) ** 2)) >= fraction * energy,
+            heap=trimmer,
         )
         ranks = [_energy_ranks(p.s, e, fraction) for p, e in zip(analysis.svds, analysis.energies, strict=True)]
     canvas = _Canvas(analysis)
@@ -301,7 +311,7 @@ def _meet_psnr(canvas: _Canvas, target_db: float) -> _Trial:
     ceiling = metrics.mse_from_psnr(target_db + LOW_DB)
     floor = metrics.mse_from_psnr(target_db + HIGH_DB)
     delta = _predicted_delta(analysis, goal * PREDICTION_BIAS)
-    trim_heap(analysis.pixels)
+    _trim(analysis)
     gain = prediction.render_gain(target_db)  # measured MSE / modelled MSE, until a render measures it
     best: _Trial | None = None
     history: list[_Trial] = []
@@ -432,7 +442,7 @@ def _write(analysis: Analysis, trial: _Trial, policy: RankPolicy, *, release: bo
             payload.add(index, code)
             del code
         if release:
-            trim_heap(analysis.pixels)  # the plane's factors, before the payload grows
+            _trim(analysis)  # the plane's factors, before the payload grows
 
     parallel_map(plane_stream, range(len(analysis.layouts)))
     return payload.finish(_header(analysis, trial, policy), trial.steps)

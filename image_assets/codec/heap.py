@@ -3,16 +3,21 @@
 Band-sized blocks (factors, the spectrum's and trials' temporaries) live in the heap between live ones; once freed
 they stay resident under what comes next (the canvas, the payload), so the resident peak could exceed the
 allocated one by several bytes per pixel. `malloc_trim` hands them back, but every page handed back is faulted in
-again by the next allocation that reuses it (~4 us per 4 KiB page on the development VM: ~4,400 faults, ~15 ms, of
-a 1080p encode's ~110 ms when it trimmed unconditionally). So the encoder trims only when the heap holds more free
-memory than `KEEP_FREE_BYTES_PER_PIXEL` of the image: photos never get there (0-5.5 bytes per pixel free at the
-trim points), noise-like images, whose factors are recomputed band by band, do (6-13).
+again by the next allocation that reuses it (~4 us per 4 KiB page on the development VM). So an encode trims only
+when the heap holds more free memory than `KEEP_FREE_BYTES_PER_PIXEL` of the image *beyond what it held free when
+the encode began* (that was resident before the call, so it adds nothing to the call's growth): a first encode of
+a photo never gets there (0-5.5 bytes per pixel), noise-like images, whose factors are recomputed band by band,
+do (6-13). Counting from zero instead, a process encoding photo after photo found the previous encode's free
+memory at every trim point and trimmed 3-4 times an encode: ~4,000 page faults, ~15 ms of a 1080p encode's ~85.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -46,14 +51,42 @@ def free_heap_bytes() -> int | None:
     return int(libc.mallinfo2().fordblks)
 
 
-def trim_heap(image: np.ndarray) -> bool:
-    """Hand free heap memory back if there is more than `KEEP_FREE_BYTES_PER_PIXEL` per pixel of `image` (the one
-    being encoded); returns whether it trimmed."""
-    libc = _libc()
-    if libc is None:
-        return False
-    free = free_heap_bytes()
-    if free is not None and free <= KEEP_FREE_BYTES_PER_PIXEL * image.shape[0] * image.shape[1]:
-        return False
-    libc.malloc_trim(0)
-    return True
+class HeapTrimmer:
+    """One call's trims of the heap (an encode, or a file's decode and encode): made when the call starts, it notes
+    the free memory then."""
+
+    def __init__(self) -> None:
+        self.baseline = free_heap_bytes() or 0
+
+    def trim(self, image: np.ndarray) -> bool:
+        """Hand free heap memory back if it exceeds the free memory at the start by more than
+        `KEEP_FREE_BYTES_PER_PIXEL` of `image` (the one being encoded); returns whether it trimmed."""
+        libc = _libc()
+        if libc is None:
+            return False
+        free = free_heap_bytes()
+        allowance = KEEP_FREE_BYTES_PER_PIXEL * image.shape[0] * image.shape[1]
+        if free is not None and free - self.baseline <= allowance:
+            return False
+        libc.malloc_trim(0)
+        self.baseline = min(self.baseline, free_heap_bytes() or 0)  # what a trim leaves free stays resident
+        return True
+
+
+_current: ContextVar[HeapTrimmer | None] = ContextVar("heap_trimmer", default=None)
+
+
+@contextmanager
+def call_scope() -> Iterator[HeapTrimmer]:
+    """The trimmer of the outermost call under way in this thread (a new one if none is): a file's decode and its
+    encode share one, since the memory the decode frees is the call's growth too."""
+    current = _current.get()
+    if current is not None:
+        yield current
+        return
+    trimmer = HeapTrimmer()
+    token = _current.set(trimmer)
+    try:
+        yield trimmer
+    finally:
+        _current.reset(token)
