@@ -22,7 +22,7 @@ from image_assets.codec.heap import HeapTrimmer
 from image_assets.codec.planes import PlaneSource
 from image_assets.codec.quant import PlaneLayout, dct_axis
 from image_assets.codec.svd import Triplets, exact_svd, exact_tile_svd, svd_until, topk_compact, truncated_svd
-from image_assets.codec.threads import parallel_map
+from image_assets.codec.threads import parallel_map, worker_count
 from image_assets.codec.tiles import Band, bands, to_tiles
 
 _BOOKKEEPING = threading.Lock()  # the factor budget, when bands are computed on several threads (`codec_threads`)
@@ -160,12 +160,11 @@ class Analysis:
         lay = self.layouts[index]
         return self.source.all_tiles(index, start, stop, (lay.tile_h, lay.tile_w))
 
-    def tiles_at(self, index: int, band: Band, local: np.ndarray) -> np.ndarray:
-        """`band_tiles(index, band)[local]` without cutting up the rest of the band (the same values)."""
+    def tiles_at(self, index: int, start: int, stop: int, local: np.ndarray) -> np.ndarray:
+        """`rows_tiles(index, start, stop)[local]` without cutting up the rest of those rows (the same values)."""
         assert self.source is not None
         lay = self.layouts[index]
-        first, last = band.rows[index]
-        return self.source.tiles(index, first, last, (lay.tile_h, lay.tile_w), local)
+        return self.source.tiles(index, start, stop, (lay.tile_h, lay.tile_w), local)
 
     def _recompute(self, index: int, band_index: int) -> Factors:
         plane, band = self.svds[index], self.bands[band_index]
@@ -357,13 +356,18 @@ def _groups(analysis: Analysis, index: int) -> list[list[int]]:
     return groups
 
 
+EXACT_GROUP_TILES = 2048  # tiles per call of the exact kernel: few calls, and memory that does not grow with the image
+
+
 def refine(analysis: Analysis, min_sigma: list[float]) -> int:
     """Every triplet (exact), in place, for the tiles of a fast analysis whose last triplet found reaches
     `min_sigma[plane]` (only there can a further one be worth keeping: sigma_{k+1} <= sigma_k). Tiles already exact
     are skipped, so the encoder calls it before every trial. Returns how many tiles it solved.
 
     A middle step (10 triplets by subspace iteration) cost as much per tile as the exact solve (~17 us on 16 x 16:
-    its Jacobi step grows with k^3) and then often needed the exact solve as well, so there is none."""
+    its Jacobi step grows with k^3) and then often needed the exact solve as well, so there is none. The tiles of
+    consecutive bands go to the kernel together (up to EXACT_GROUP_TILES, at least one group per thread): band by
+    band, a 1080p encode made 37 calls of ~25 tiles, and each batch of 8 lanes waits for its slowest tile."""
     if analysis.tails is None:
         return 0
     refined = 0
@@ -377,28 +381,45 @@ def refine(analysis: Analysis, min_sigma: list[float]) -> int:
         firsts = np.array([band.tiles[index][0] for band in analysis.bands])
         owner = np.searchsorted(firsts, need, side="right") - 1  # the band of each tile
         work = [(int(b), need[owner == b] - firsts[b]) for b in np.unique(owner)]
+        size = min(EXACT_GROUP_TILES, -(-need.size // worker_count()))
+        groups: list[list[tuple[int, np.ndarray]]] = [[]]
+        count = 0
+        for item in work:
+            if count >= size:
+                groups.append([])
+                count = 0
+            groups[-1].append(item)
+            count += item[1].size
 
         def solve_exact(
-            item: tuple[int, np.ndarray], plane: PlaneSVD = plane, tail: np.ndarray = tail, index: int = index
+            group: list[tuple[int, np.ndarray]], plane: PlaneSVD = plane, tail: np.ndarray = tail, index: int = index
         ) -> int:
-            """One band's tiles, band-local (threads take whole bands: their tiles, sums and factors are disjoint)."""
-            band_index, local = item
-            first = analysis.bands[band_index].tiles[index][0]
+            """Consecutive bands' tiles in one kernel call (threads take whole groups: their tiles, sums and
+            factors are disjoint)."""
             s, exact = plane.s, plane.exact
             assert exact is not None
-            tiles = analysis.tiles_at(index, analysis.bands[band_index], local)
+            top, bottom = analysis.bands[group[0][0]], analysis.bands[group[-1][0]]
+            base = top.tiles[index][0]
+            wanted = np.concatenate([analysis.bands[b].tiles[index][0] - base + local for b, local in group])
+            tiles = analysis.tiles_at(index, top.rows[index][0], bottom.rows[index][1], wanted)
             exact_u, exact_s, exact_vt = exact_tile_svd(tiles, dct=True)
-            tail[first + local] = 0.0
-            s[first + local] = 0.0
-            s[first + local, : exact_s.shape[1]] = exact_s
-            exact[first + local] = True
-            exact_u, exact_vt = analysis.prune(index, exact_u, exact_vt, s[first + local])
-            old = plane.parts[band_index]
-            if old is not None:
-                plane.parts[band_index] = analysis.keep(_with_exact(old, local, exact_u, exact_vt), replaces=old)
-            return int(local.size)
+            del tiles
+            start = 0
+            for band_index, local in group:
+                part = slice(start, start + local.size)
+                start += local.size
+                at = analysis.bands[band_index].tiles[index][0] + local
+                tail[at] = 0.0
+                s[at] = 0.0
+                s[at, : exact_s.shape[1]] = exact_s[part]
+                exact[at] = True
+                u, vt = analysis.prune(index, exact_u[part], exact_vt[part], s[at])
+                old = plane.parts[band_index]
+                if old is not None:
+                    plane.parts[band_index] = analysis.keep(_with_exact(old, local, u, vt), replaces=old)
+            return start
 
-        refined += sum(parallel_map(solve_exact, work))
+        refined += sum(parallel_map(solve_exact, groups))
     return refined
 
 

@@ -49,6 +49,11 @@ def codec_threads(n: int | None = 1) -> Iterator[None]:
         _workers.reset(token)
 
 
+def worker_count() -> int:
+    """How many threads `codec_threads` allows the current encode."""
+    return _workers.get()
+
+
 def parallel_map[T, R](fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """`[fn(x) for x in items]`, on the threads `codec_threads` allows (results in order)."""
     workers = min(_workers.get(), len(items))
