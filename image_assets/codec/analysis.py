@@ -193,7 +193,9 @@ class Analysis:
         not per trial). Always arrays of their own, so a band's factors can be released on their own: the
         kernels' arrays stay as they are, a pruned view is copied out of them."""
         if self.floors is not None:
-            width = int(np.count_nonzero(s[:, : u.shape[2]] >= self.floors[index], axis=1).max(initial=0))
+            # each tile's values descend, so the widest tile's count is the number of columns whose largest value
+            # reaches the floor (a column reduction: ~16 us a band faster than counting per tile)
+            width = int(np.count_nonzero(s[:, : u.shape[2]].max(axis=0) >= self.floors[index])) if len(s) else 0
             if width < u.shape[2]:
                 u, vt = u[:, :, :width], vt[:, :width, :]
         return (u if u.base is None else u.copy()), (vt if vt.base is None else vt.copy())
