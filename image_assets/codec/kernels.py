@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from image_assets.codec.vector16 import accumulate_triplet16, copy_floats16, store_tile16, vector_stats16
+from image_assets.codec.vector16 import accumulate_triplet16, copy_floats16, quantize16, store_tile16, vector_stats16
 
 
 @functools.lru_cache(maxsize=8)
@@ -137,6 +137,11 @@ def _quantize(u, vt, t, j, sigma, step, qu, qv):
     """Triplet j of tile t from DCT-domain factors (U (T, m, k), Vt (T, k, n)) as format v3 stores it:
     round(sigma * vector / step), the pair's sign making qu[0] >= 0. Same arithmetic as `quant.quantize`."""
     f, flip = _gain_and_sign(u, t, j, sigma, step)
+    m, k, n = u.shape[1], u.shape[2], vt.shape[2]
+    if m == 16 and n == 16:  # as vector IR: a 16x16 tile's vectors in one pass each
+        quantize16(u, (t * m) * k + j, k, f * flip, qu)
+        quantize16(vt, (t * k + j) * n, 1, f * flip, qv)
+        return
     for i in range(qu.size):
         qu[i] = np.int32(_round_coefficient(u[t, i, j], f, flip))
     for i in range(qv.size):

@@ -228,3 +228,32 @@ def copy_floats16(typingctx, src, src_offset, dst, dst_offset):
         return context.get_dummy_value()
 
     return signature, codegen
+
+
+@intrinsic
+def quantize16(typingctx, src, offset, stride, scale, out):
+    """out[i] = int32(rint(clamp(src.flat[offset + i * stride] * scale, -2**30, 2**30))) for i < N (float32): one
+    quantised vector of a 16x16 tile, the same operations per element as the scalar `kernels._round_coefficient`
+    (scale = f * flip, flip = +-1, is exactly what multiplying by f then flip gives)."""
+    _require(types.float32, src)
+    _require(types.int32, out)
+    signature = types.void(src, offset, stride, types.float32, out)
+
+    def codegen(context, builder, sig, args):
+        data = _data(context, builder, sig.args[0], args[0])
+        values = ir.Constant(_ROW, ir.Undefined)
+        for i in range(N):
+            at = builder.add(args[1], builder.mul(args[2], ir.Constant(_I64, i)))
+            values = builder.insert_element(values, builder.load(builder.gep(data, [at])), ir.Constant(_I32, i))
+        scaled = builder.fmul(values, _splat(builder, args[3]))
+        limit = ir.Constant(_ROW, [float(1 << 30)] * N)
+        low = ir.Constant(_ROW, [-float(1 << 30)] * N)
+        clamped = builder.select(builder.fcmp_ordered("<", scaled, low), low, scaled)
+        clamped = builder.select(builder.fcmp_ordered(">", clamped, limit), limit, clamped)
+        rint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_ROW, [_ROW]), f"llvm.rint.v{N}f32")
+        rounded = builder.fptosi(builder.call(rint, [clamped]), ir.VectorType(_I32, N))
+        target = builder.bitcast(_data(context, builder, sig.args[4], args[4]), ir.VectorType(_I32, N).as_pointer())
+        builder.store(rounded, target, align=4)
+        return context.get_dummy_value()
+
+    return signature, codegen

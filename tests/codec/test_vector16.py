@@ -106,3 +106,27 @@ def test_alphabet_lanes_match_their_scalar_definitions():
         target = np.where(np.arange(16) > letter, total, 0)
         want = want + ((target - want) >> 4)  # numpy's >> on negatives rounds down, as LLVM's ashr
     assert np.array_equal(table, want)
+
+
+def test_quantize16_rounds_as_the_scalar_quantiser_does():
+    """A 16x16 tile's vectors quantised as vector IR: the format's rounding (float32 product, clamp to 2**30, round
+    half to even) bit for bit, from a strided column (U's) and a contiguous row (V^T's)."""
+    from image_assets.codec.vector16 import quantize16
+
+    @njit(cache=False)
+    def both(u, vt, t, j, scale, qu, qv):
+        m, k, n = u.shape[1], u.shape[2], vt.shape[2]
+        quantize16(u, (t * m) * k + j, k, scale, qu)
+        quantize16(vt, (t * k + j) * n, 1, scale, qv)
+
+    rng = np.random.default_rng(4)
+    u = rng.standard_normal((3, 16, 5)).astype(np.float32)
+    vt = rng.standard_normal((3, 5, 16)).astype(np.float32)
+    u[1, :4, 2] = [0.5, 1.5, -2.5, 1e9]  # halves round to even; a huge value is clamped
+    vt[1, 2, :3] = [-0.5, 3.5, -1e9]
+    for scale in (np.float32(7.3), np.float32(-0.9), np.float32(1.0)):
+        qu, qv = np.empty(16, np.int32), np.empty(16, np.int32)
+        both(u, vt, 1, 2, scale, qu, qv)
+        for got, column in ((qu, u[1, :, 2]), (qv, vt[1, 2, :])):
+            expected = [np.int32(np.rint(min(max(x * scale, -kernels.LIMIT), kernels.LIMIT))) for x in column]
+            assert got.tolist() == [int(x) for x in expected]
