@@ -113,6 +113,18 @@ def _jacobi(h, vec, k, active, pairs):
             lanes.jacobi_rotate(h, vec, pairs[pair, 0], pairs[pair, 1], k, active)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _descending(sigma, lane, order):
+    """order = the rows of sigma[:, lane] by value, largest first (insertion sort: a handful of values)."""
+    for j in range(order.size):
+        order[j] = j
+    for i in range(1, order.size):
+        j = i
+        while j > 0 and sigma[order[j], lane] > sigma[order[j - 1], lane]:
+            order[j], order[j - 1] = order[j - 1], order[j]
+            j -= 1
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def topk_tiles(tiles, k, power, start, basis_m, basis_n, u_out, s_out, vt_out, tail_out, energy_out):
     """Leading k triplets of every (m x n) tile; `start` is the k x n start basis (rows). Outputs: U (T, m, k),
@@ -188,13 +200,7 @@ def topk_tiles(tiles, k, power, start, basis_m, basis_n, u_out, s_out, vt_out, t
             lanes.weighted_dots(out_v, j * n * W, W, v, j * n * W, W, basis_n, 0, n, 1, n, n)
         for lane in range(used):  # store, largest sigma first
             tile = first + lane
-            for j in range(k):
-                order[j] = j
-            for i in range(1, k):  # insertion sort, descending
-                j = i
-                while j > 0 and sigma[order[j], lane] > sigma[order[j - 1], lane]:
-                    order[j], order[j - 1] = order[j - 1], order[j]
-                    j -= 1
+            _descending(sigma, lane, order)
             kept = 0.0
             for j in range(k):
                 col = order[j]
@@ -322,13 +328,7 @@ def exact_tiles(tiles, basis_m, basis_n, u_out, s_out, vt_out):
             lanes.weighted_dots(out_v, c * n * W, W, vt, c * n * W, W, basis_n, 0, n, 1, n, n)
         for lane in range(used):  # store, largest sigma first
             tile = first + lane
-            for c in range(n):
-                order[c] = c
-            for i in range(1, n):  # insertion sort, descending
-                j = i
-                while j > 0 and sigma[order[j], lane] > sigma[order[j - 1], lane]:
-                    order[j], order[j - 1] = order[j - 1], order[j]
-                    j -= 1
+            _descending(sigma, lane, order)
             for j in range(n):
                 col = order[j]
                 s_out[tile, j] = sigma[col, lane]
