@@ -4,18 +4,44 @@ The first process to use a kernel compiles it (about a minute for all of them on
 later processes, Spark's Python workers included, load the cached machine code in milliseconds. `make warm` (which
 `make test`, `make demo` and the others run first) runs this once per change of the codec's sources, so no test,
 demo or pipeline run pays for compilation.
+
+Numba checks a cached kernel against its own source file only, and several kernels inline intrinsics from other
+modules (`vector16`, `lanes`): edited alone, those would leave every kernel built on them stale in the cache (the
+old machine code, silently). So a warm-up first drops the codec's cached kernels whenever the intrinsics' sources
+changed since the last one (`clear_stale_kernels`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
 import numpy as np
 
+INTRINSIC_MODULES = ("vector16.py", "lanes.py")  # inlined into kernels that live in other files
+STAMP = "intrinsics.sha256"
+
+
+def clear_stale_kernels(codec_dir: Path = Path(__file__).parent) -> bool:
+    """Delete the cached kernels in `codec_dir/__pycache__` if the intrinsic modules changed since the stamp there
+    was written (then write it); returns whether it deleted them."""
+    digest = hashlib.sha256(b"".join((codec_dir / name).read_bytes() for name in INTRINSIC_MODULES)).hexdigest()
+    cache = codec_dir / "__pycache__"
+    stamp = cache / STAMP
+    if stamp.exists() and stamp.read_text().strip() == digest:
+        return False
+    stale = [*cache.glob("*.nbi"), *cache.glob("*.nbc")] if cache.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    cache.mkdir(exist_ok=True)
+    stamp.write_text(digest + "\n")
+    return bool(stale)
+
 
 def warm_up() -> float:
     """Encode and decode small images of every shape the kernels specialise on; returns the seconds it took."""
+    clear_stale_kernels()
     from image_assets.codec import decode, encode, inspect
 
     start = time.perf_counter()
