@@ -324,9 +324,9 @@ def _fast_planes(analysis: Analysis, ranks: dict[int, int]) -> dict[int, tuple[P
         del tiles
         s[first:last, : s_fast.shape[1]] = s_fast
         out = []
+        whole = len(group) == 1  # the kernel's own arrays are the band's: nothing to copy unless pruned
         for b in group:
             lo, hi = (t - first for t in analysis.bands[b].tiles[index])
-            whole = len(group) == 1  # the kernel's own arrays: nothing to copy unless pruned
             u_band, vt_band = (u, vt) if whole else (u[lo:hi], vt[lo:hi])
             u_band, vt_band = analysis.prune(index, u_band, vt_band, s[first + lo : first + hi])
             out.append(analysis.keep(Factors(u_band, vt_band)))
@@ -347,14 +347,20 @@ TOPK_GROUP_TILES = 2048  # the subspace iteration runs on at least this many til
 
 def _groups(analysis: Analysis, index: int) -> list[list[int]]:
     """Consecutive bands holding about TOPK_GROUP_TILES tiles of plane `index` together."""
-    groups: list[list[int]] = [[]]
-    size = 0
-    for b, band in enumerate(analysis.bands):
-        if size >= TOPK_GROUP_TILES:
+    sizes = [band.tiles[index][1] - band.tiles[index][0] for band in analysis.bands]
+    return _consecutive(list(range(len(sizes))), sizes, TOPK_GROUP_TILES)
+
+
+def _consecutive[T](items: list[T], sizes: list[int], limit: int) -> list[list[T]]:
+    """`items` in order, cut into runs: a run ends once its sizes add up to `limit` or more."""
+    groups: list[list[T]] = [[]]
+    total = 0
+    for item, size in zip(items, sizes, strict=True):
+        if total >= limit:
             groups.append([])
-            size = 0
-        groups[-1].append(b)
-        size += band.tiles[index][1] - band.tiles[index][0]
+            total = 0
+        groups[-1].append(item)
+        total += size
     return groups
 
 
@@ -384,14 +390,7 @@ def refine(analysis: Analysis, min_sigma: list[float]) -> int:
         owner = np.searchsorted(firsts, need, side="right") - 1  # the band of each tile
         work = [(int(b), need[owner == b] - firsts[b]) for b in np.unique(owner)]
         size = min(EXACT_GROUP_TILES, -(-need.size // worker_count()))
-        groups: list[list[tuple[int, np.ndarray]]] = [[]]
-        count = 0
-        for item in work:
-            if count >= size:
-                groups.append([])
-                count = 0
-            groups[-1].append(item)
-            count += item[1].size
+        groups = _consecutive(work, [local.size for _b, local in work], size)
 
         def solve_exact(
             group: list[tuple[int, np.ndarray]], plane: PlaneSVD = plane, tail: np.ndarray = tail, index: int = index

@@ -5,7 +5,7 @@ algorithm is one vector operation on all W tiles, with no reductions across lane
 W-long loop over lanes is fully unrolled before LLVM's loop vectoriser sees it (and SLP cannot prove numba's arrays
 apart), so it stays scalar unless W is 64, and 64 tiles' 16 x 16 matrices (64 KB each) overflow the 32 KB L1 data
 cache: the kernel then ran at 2-3x its L2-bandwidth estimate. With W = 8 (one AVX2 register of float32) a batch's
-matrices take 8 KB each, and sums stay in registers (two accumulators per dot product, so a multiply-add does not
+matrices take 8 KB each, and sums stay in registers (several accumulators per product, so a multiply-add does not
 wait on the one before it).
 
 Every operation reads and writes C-contiguous arrays at flat element offsets (`at`, `step`); the caller keeps them
@@ -69,6 +69,21 @@ def _vector_call(builder, name, vector_type, *values):
     return builder.call(_intrinsic_function(builder, name, vector_type, len(values)), list(values))
 
 
+def _constant(vector_type, value):
+    return ir.Constant(vector_type, [value] * W)
+
+
+def _jacobi_angle(builder, zeta, vector_type):
+    """(t, cos) of the Jacobi rotation for zeta = (a_qq - a_pp) / (2 a_pq): t = tan of the smaller angle,
+    sign(zeta) / (|zeta| + sqrt(zeta^2 + 1)), and cos = 1 / sqrt(t^2 + 1)."""
+    one = _constant(vector_type, 1.0)
+    root = _vector_call(builder, "sqrt", vector_type, builder.fadd(builder.fmul(zeta, zeta), one))
+    sign = _vector_call(builder, "copysign", vector_type, one, zeta)
+    t = builder.fdiv(sign, builder.fadd(_vector_call(builder, "fabs", vector_type, zeta), root))
+    secant = _vector_call(builder, "sqrt", vector_type, builder.fadd(builder.fmul(t, t), one))
+    return t, builder.fdiv(one, secant)
+
+
 BLOCK = 4  # outputs computed together: their sums interleave, and each x is loaded once for all of them
 CHAINS = 8  # accumulators in flight across a block's outputs (a fused multiply-add's latency is ~4-5 cycles)
 
@@ -77,7 +92,7 @@ def _sums_of_products(builder, count, load_x, load_y, vector_type, outputs):
     """For each c < outputs (a Python int): the sum over t < count of x(t) * y(c, t) (vectors, fused multiply-adds),
     every output in CHAINS // outputs accumulators (t modulo that), so about CHAINS independent chains are in flight
     whatever the block."""
-    zero = ir.Constant(vector_type, [0.0] * W)
+    zero = _constant(vector_type, 0.0)
     fma = _intrinsic_function(builder, "fma", vector_type, 3)
     unroll = max(1, CHAINS // outputs)
     accumulators = [[cgutils.alloca_once_value(builder, zero) for _ in range(unroll)] for _ in range(outputs)]
@@ -184,7 +199,7 @@ def subtract_combination(typingctx, z, z_at, factors, x, x_shift, step, count, t
         total = cgutils.alloca_once(builder, vector)
         with cgutils.for_range(builder, count_v) as outer:
             offset = builder.mul(outer.index, step_v)
-            builder.store(ir.Constant(vector, [0.0] * W), total)
+            builder.store(_constant(vector, 0.0), total)
             with cgutils.for_range(builder, terms_v) as inner:
                 factor = _load(
                     builder,
@@ -237,7 +252,7 @@ def jacobi_rotate(typingctx, h, vectors, p, q, k, active):
         width = ir.Constant(_I64, W)
 
         def const(value):
-            return ir.Constant(vector, [value] * W)
+            return _constant(vector, value)
 
         def h_at(row, col):
             return _pointer(
@@ -267,19 +282,9 @@ def jacobi_rotate(typingctx, h, vectors, p, q, k, active):
         # good to ~1e-7, which only leaves h[p, q] at ~1e-7 of its size for the next sweep; cos is made exact for
         # that t by a Newton step in float64, so c^2 + s^2 = 1 and the rotation stays orthogonal to float64.
         single = ir.VectorType(ir.FloatType(), W)
-
-        def const32(value):
-            return ir.Constant(single, [value] * W)
-
         numerator = builder.fptrunc(builder.fsub(hqq, hpp), single)
         denominator = builder.fptrunc(builder.fmul(const(2.0), builder.select(skip, const(1.0), apq)), single)
-        theta = builder.fdiv(numerator, denominator)
-        root = _vector_call(builder, "sqrt", single, builder.fadd(builder.fmul(theta, theta), const32(1.0)))
-        sign = _vector_call(builder, "copysign", single, const32(1.0), theta)
-        t32 = builder.fdiv(sign, builder.fadd(_vector_call(builder, "fabs", single, theta), root))
-        guess = builder.fdiv(
-            const32(1.0), _vector_call(builder, "sqrt", single, builder.fadd(builder.fmul(t32, t32), const32(1.0)))
-        )
+        t32, guess = _jacobi_angle(builder, builder.fdiv(numerator, denominator), single)
         t = builder.fpext(t32, vector)
         x = builder.fadd(builder.fmul(t, t), const(1.0))
         y = builder.fpext(guess, vector)
@@ -346,7 +351,7 @@ def rotate_columns(typingctx, a, pairs, first, count, rows, active, busy, scratc
         one, two = ir.Constant(_I64, 1), ir.Constant(_I64, 2)
 
         def const(value):
-            return ir.Constant(vector, [value] * W)
+            return _constant(vector, value)
 
         def element(index, array, at):
             return _pointer(context, builder, sig.args[index], array, at)
@@ -386,12 +391,7 @@ def rotate_columns(typingctx, a, pairs, first, count, rows, active, busy, scratc
             apart = builder.fcmp_ordered(">", _vector_call(builder, "fabs", vector, gamma), limit)
             rotate = builder.and_(lanes_on, apart)
             twice_gamma = builder.fmul(const(2.0), builder.select(rotate, gamma, const(1.0)))
-            zeta = builder.fdiv(builder.fsub(beta, alpha), twice_gamma)
-            root = _vector_call(builder, "sqrt", vector, builder.fadd(builder.fmul(zeta, zeta), const(1.0)))
-            sign = _vector_call(builder, "copysign", vector, const(1.0), zeta)
-            t = builder.fdiv(sign, builder.fadd(_vector_call(builder, "fabs", vector, zeta), root))
-            secant = _vector_call(builder, "sqrt", vector, builder.fadd(builder.fmul(t, t), const(1.0)))
-            cosine = builder.fdiv(const(1.0), secant)
+            t, cosine = _jacobi_angle(builder, builder.fdiv(builder.fsub(beta, alpha), twice_gamma), vector)
             _store(builder, builder.select(rotate, cosine, const(1.0)), saved(angles.index, 0))
             _store(builder, builder.select(rotate, builder.fmul(t, cosine), const(0.0)), saved(angles.index, 1))
             _store(builder, builder.select(rotate, const(1.0), const(0.0)), saved(angles.index, 2))

@@ -94,7 +94,7 @@ def exact_tile_svd(tiles: np.ndarray, *, dct: bool = False) -> Triplets:
     s = np.empty((count, cols), np.float32)
     vt = np.empty((count, cols, cols), np.float32)
     basis_rows, basis_cols = (dct_basis(size) if dct else np.eye(size, dtype=np.float32) for size in (rows, cols))
-    tilesvd.exact_tiles(a, basis_rows, basis_cols, u, s, vt)
+    tilesvd.exact_tiles(a, dct_basis(cols), basis_rows, basis_cols, u, s, vt)
     if flip:
         return np.ascontiguousarray(vt.transpose(0, 2, 1)), s, np.ascontiguousarray(u.transpose(0, 2, 1))
     return u, s, vt

@@ -215,13 +215,6 @@ def topk_tiles(tiles, k, power, start, basis_m, basis_n, u_out, s_out, vt_out, t
             energy_out[tile] = energy[lane]
 
 
-def dct_start(n: int, k: int) -> np.ndarray:
-    """The first k orthonormal DCT-II vectors of length n (n x k, float32)."""
-    i, f = np.arange(n)[:, None], np.arange(k)[None, :]
-    b = np.cos(np.pi * (i + 0.5) * f / n)
-    return (b / np.linalg.norm(b, axis=0)).astype(np.float32)
-
-
 def topk(
     tiles: np.ndarray, k: int, power: int = 2, *, dct: bool = False, energy: np.ndarray | None = None
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
@@ -239,7 +232,7 @@ def topk(
         (dct_basis(m), dct_basis(n)) if dct else (np.eye(m, dtype=np.float32), np.eye(n, dtype=np.float32))
     )
     energy = np.empty(count, np.float64) if energy is None else energy
-    start = np.ascontiguousarray(dct_start(n, k).T)
+    start = dct_basis(n)[:k]  # the first k DCT-II vectors, as rows
     topk_tiles(a, k, power, start, basis_m, basis_n, u, s, vt, tail, energy)
     return (u, s, vt), tail
 
@@ -255,22 +248,12 @@ def topk(
 EXACT_SWEEPS = 12  # 16 x 16 photo tiles settle in 5-8
 
 
-@njit(cache=True, nogil=True)
-def _dct_matrix(n):
-    """The orthonormal DCT-II matrix (n x n, float32; rows are the basis vectors)."""
-    out = np.empty((n, n), np.float32)
-    for k in range(n):
-        scale = math.sqrt((1.0 if k == 0 else 2.0) / n)
-        for i in range(n):
-            out[k, i] = scale * math.cos(math.pi * (i + 0.5) * k / n)
-    return out
-
-
 @njit(cache=True, nogil=True, error_model="numpy")
-def exact_tiles(tiles, basis_m, basis_n, u_out, s_out, vt_out):
+def exact_tiles(tiles, start, basis_m, basis_n, u_out, s_out, vt_out):
     """Every triplet of every (m x n) tile with m >= n: U (T, m, n), s (T, n) descending, Vt (T, n, n), the
-    vectors stored transformed as `topk_tiles` stores them (U <- B_m U, Vt <- Vt B_n^T). Columns of U whose
-    singular value is (numerically) zero are zero. Each tile's result depends on that tile alone."""
+    vectors stored transformed as `topk_tiles` stores them (U <- B_m U, Vt <- Vt B_n^T). `start` (n x n, the
+    DCT-II) turns the tiles' columns before the sweeps. Columns of U whose singular value is (numerically) zero are
+    zero. Each tile's result depends on that tile alone."""
     count, m, n = tiles.shape
     original = np.empty((n, m, W), np.float32)  # the tiles' columns
     a = np.empty((n, m, W), np.float32)  # the same, rotated: A V
@@ -285,7 +268,6 @@ def exact_tiles(tiles, basis_m, basis_n, u_out, s_out, vt_out):
     busy = np.empty(W, np.float32)
     order = np.empty(n, np.int64)
     pairs = _sweep_order(n)
-    start_basis = _dct_matrix(n)
     per_round = max(n // 2, 1)
     angles = np.empty((per_round, 3, W), np.float32)
     for first in range(0, count, W):
@@ -298,7 +280,7 @@ def exact_tiles(tiles, basis_m, basis_n, u_out, s_out, vt_out):
                 for c in range(n):
                     original[c, r, lane] = tile[r, c]
         for r in range(m):  # start from A B^T (B the DCT-II): the columns of photo tiles nearly orthogonal already
-            lanes.weighted_dots(a, r * W, m * W, original, r * W, m * W, start_basis, 0, n, 1, n, n)
+            lanes.weighted_dots(a, r * W, m * W, original, r * W, m * W, start, 0, n, 1, n, n)
         active[:] = 1.0
         for _ in range(EXACT_SWEEPS):  # a lane whose sweep rotated nothing is done (as it would be alone)
             busy[:] = 0.0
