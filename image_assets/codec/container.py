@@ -1,7 +1,8 @@
 """The `.svdz` byte layout (see FORMAT.md): fixed prefix, JSON header, payload, CRC32 over both.
 
-Version 4 (written) codes each plane's ranks with a range coder and its vectors with adaptive rANS (`entropy_v4.py`),
-version 3 (read only) the whole plane with the range coder (`entropy.py`); versions 1 and 2 (read only) hold one
+Version 5 (written) codes each plane's ranks with a range coder and its vectors with adaptive rANS, a coefficient's
+value and sign one letter (`entropy_v5.py`); version 4 (read only) as 5 with magnitude letters and sign decisions
+(`entropy_v4.py`), version 3 the whole plane with the range coder (`entropy.py`); versions 1 and 2 (read only) hold one
 zstd frame of int8 coefficients with int32 escapes."""
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from image_assets.codec.header import Header, parse_json, validate
 from image_assets.codec.quant import PlaneCode, PlaneLayout, band_code
 
 MAGIC = b"SVDZ"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 # 1: vectors tile-major, zstd; 2: index-major (all 1st triplets, then all 2nd, ...), zstd; 3: DCT-domain vectors,
-# one context-modelled range-coded stream per plane; 4: as 3, the vectors in rANS blocks with 16-letter alphabets.
-SUPPORTED_VERSIONS = (1, 2, 3, 4)
-ENTROPY_CODER = "rans-alphabet16"  # what v4 writes (recorded with every compression run)
+# one context-modelled range-coded stream per plane; 4: as 3, the vectors in rANS blocks with 16-letter alphabets;
+# 5: as 4, the letters signed values (-7..7) rather than magnitudes.
+SUPPORTED_VERSIONS = (1, 2, 3, 4, 5)
+ENTROPY_CODER = "rans-signed16"  # what v5 writes (recorded with every compression run)
 PREFIX = struct.Struct("<4sBBII")  # magic, version, flags, header length, crc32(header + payload)
 ESCAPE = -128
 DEFAULT_MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)  # Pillow's decompression-bomb limit
@@ -77,18 +79,18 @@ def tiles_per_row(lay: PlaneLayout) -> int:
 
 
 class Payload:
-    """A v4 file assembled from codes that arrive a band of tiles at a time, each plane's tiles in order (planes may
+    """A v5 file assembled from codes that arrive a band of tiles at a time, each plane's tiles in order (planes may
     interleave: each has its own stream). The ranks are coded up front, the vectors as they arrive, so only
     compressed bytes are held."""
 
     def __init__(self, layouts: list[PlaneLayout], ranks: list[np.ndarray]) -> None:
-        from image_assets.codec.entropy_v4 import (
-            PlaneEncoderV4,
+        from image_assets.codec.entropy_v5 import (
+            PlaneEncoderV5,
         )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
 
         self.layouts = layouts
         self.streams = [
-            PlaneEncoderV4(r, tiles_per_row(lay), min(lay.tile_h, lay.tile_w))
+            PlaneEncoderV5(r, tiles_per_row(lay), min(lay.tile_h, lay.tile_w))
             for lay, r in zip(layouts, ranks, strict=True)
         ]
         self.expected = [int(np.asarray(r).size) for r in ranks]
@@ -97,7 +99,7 @@ class Payload:
     def add(self, index: int, code: PlaneCode) -> None:
         """The next tiles of plane `index`, as `quantize` gives them (rows tile-major, DCT domain)."""
         if not code.dct:
-            raise ValueError("formats v3 and v4 store DCT-domain vectors")
+            raise ValueError("formats v3 to v5 store DCT-domain vectors")
         self.streams[index].add(code.ranks, code.qu, code.qv)
         self.added[index] += len(code.ranks)  # each plane's own slot: planes may be added from different threads
 
@@ -159,13 +161,14 @@ class TileCode:
 
 
 class StreamCode:
-    """A v3 or v4 plane: ranks decoded up front (the geometry checks need them), vectors decoded a band of tiles at
+    """A v3, v4 or v5 plane: ranks decoded up front (the geometry checks need them), vectors decoded a band of tiles at
     a time as rendering asks for them, so a decode holds one band's coefficients, not the image's."""
 
     def __init__(self, stream: np.ndarray, lay: PlaneLayout, step: float, version: int) -> None:
         from image_assets.codec import (
             entropy,
             entropy_v4,
+            entropy_v5,
         )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
 
         self.stream = stream
@@ -183,7 +186,7 @@ class StreamCode:
             self.cursor[:] = (entropy_v4.RANS_LOW, entropy_v4.RANS_LOW, parts[1])
             self.stream = np.concatenate([stream, np.zeros(2, np.uint8)])  # the branch-free reads' padding
             self.probs = entropy.new_probabilities()
-            self.alphabets = entropy_v4.new_alphabets()
+            self.alphabets = (entropy_v5 if version >= 5 else entropy_v4).new_alphabets()
         else:
             self.probs = entropy.decode_plane_ranks(
                 stream, lay.tiles, tiles_per_row(lay), limit, self.ranks, self.cursor
@@ -197,11 +200,11 @@ class StreamCode:
         rows = int(ranks.sum())
         qu = np.empty((rows, self.lay.tile_h), np.int32)
         qv = np.empty((rows, self.lay.tile_w), np.int32)
-        from image_assets.codec import entropy, entropy_v4
+        from image_assets.codec import entropy, entropy_v4, entropy_v5
 
         if self.version >= 4:
             block_tiles = entropy_v4.block_tiles(tiles_per_row(self.lay))
-            status = entropy_v4.decode_plane_vectors(
+            status = (entropy_v5 if self.version >= 5 else entropy_v4).decode_plane_vectors(
                 self.stream, self.probs, self.alphabets, self.cursor, self.ranks, first, last, block_tiles, qu, qv
             )
         else:

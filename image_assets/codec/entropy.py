@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from image_assets.codec.compiled import NO_REFCOUNTS
+
 PROB_BITS = 12
 PROB_INIT = 1 << (PROB_BITS - 1)
 ADAPT_SHIFT = 5
@@ -189,7 +191,7 @@ def _bucket(k):
     return 0 if k == 0 else (1 if k == 1 else (2 if k < 4 else (3 if k < 8 else 4)))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def encode_ranks(state, probs, ranks, per_row, limit, out):
     """Code every tile's rank (at most `limit`); returns bytes written to `out`."""
     low, rng, cache, pending = state[0], state[1], state[2], state[3]
@@ -238,7 +240,7 @@ def _put_vector(low, rng, cache, pending, out, pos, probs, vec, side, jb):
     return low, rng, cache, pending, pos
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def encode_vectors(state, probs, ranks, qu, qv, out):
     """Code the qu and qv rows of consecutive tiles (`ranks` of those tiles, rows tile-major)."""
     low, rng, cache, pending = state[0], state[1], state[2], state[3]
@@ -254,7 +256,7 @@ def encode_vectors(state, probs, ranks, qu, qv, out):
     return pos
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def flush(state, out):
     low, rng, cache, pending = state[0], state[1], state[2], state[3]
     pos = 0
@@ -264,7 +266,7 @@ def flush(state, out):
     return pos
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def vector_bound(qu, qv):
     """Bytes the coded rows can take at most: each binary decision costs under 8 bits (probabilities stay
     above 31/4096), and a vector makes at most 3 + 2 * bit length decisions per coefficient plus its L."""
@@ -320,7 +322,7 @@ class PlaneEncoder:
 # --- decoding -----------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def _start(data):
     code = 0
     for i in range(5):
@@ -330,9 +332,16 @@ def _start(data):
 
 @njit(cache=True, nogil=True)
 def decode_plane_ranks(data, count, per_row, limit, ranks, cursor):
-    """Fill `ranks` (count tiles); `cursor` gets the coder state to resume from. Returns a DECODE_* code."""
-    code, rng, pos = _start(data)
+    """Fill `ranks` (count tiles); `cursor` gets the coder state to resume from. Returns the probabilities the
+    vectors' decoding carries on with."""
     probs = np.full(N_CTX, PROB_INIT, np.int32)
+    _decode_ranks(data, count, per_row, limit, ranks, cursor, probs)
+    return probs
+
+
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
+def _decode_ranks(data, count, per_row, limit, ranks, cursor, probs):
+    code, rng, pos = _start(data)
     for tile in range(count):
         r = 0
         for i in range(limit):
@@ -343,7 +352,6 @@ def decode_plane_ranks(data, count, per_row, limit, ranks, cursor):
             r += 1
         ranks[tile] = r
     cursor[0], cursor[1], cursor[2] = code, rng, pos
-    return probs
 
 
 @njit(cache=True, inline="always")
@@ -372,7 +380,7 @@ def _get_vector(code, rng, data, pos, probs, vec, side, jb):
     return code, rng, pos, True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def decode_plane_vectors(data, probs, cursor, ranks, qu, qv):
     """Fill qu and qv (rows tile-major) after `decode_plane_ranks`. Returns a DECODE_* code."""
     code, rng, pos = cursor[0], cursor[1], cursor[2]

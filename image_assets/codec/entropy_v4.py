@@ -35,11 +35,13 @@ instead of raising.
 
 from __future__ import annotations
 
+import functools
 import struct
 
 import numpy as np
 from numba import njit
 
+from image_assets.codec.compiled import NO_REFCOUNTS
 from image_assets.codec.entropy import (
     ADAPT_SHIFT,
     DECODE_BAD_LAST,
@@ -54,7 +56,7 @@ from image_assets.codec.entropy import (
     vector_length,
 )
 from image_assets.codec.vector16 import N as LANES
-from image_assets.codec.vector16 import count_at_or_below, move_towards
+from image_assets.codec.vector16 import count_at_or_below, load_int, move_towards, store_int
 
 DECODE_BAD_VALUE, DECODE_BAD_STREAM = 3, 4
 LETTERS = LANES  # 16: letter min(|x|, 15)
@@ -87,7 +89,7 @@ LENGTH_PRIOR = (1, 55, 27, 19, 21, 23, 25, 28, 32, 34, 42, 43, 56, 61, 90, 445)
 COEFFICIENT_PRIOR = (293, 392, 138, 58, 30, 17, 11, 8, 6, 5, 4, 3, 2, 2, 2, 29)
 
 
-def _cumulative(weights: tuple[int, ...]) -> np.ndarray:
+def cumulative(weights: tuple[int, ...]) -> np.ndarray:
     """c[0..16] with c[16] = CDF_TOTAL, each letter's share of CDF_TOTAL in proportion to its weight."""
     total = np.concatenate([[0], np.cumsum(weights)])
     return (CDF_TOTAL * total) // total[-1]
@@ -95,28 +97,36 @@ def _cumulative(weights: tuple[int, ...]) -> np.ndarray:
 
 def new_alphabets() -> np.ndarray:
     """Every alphabet at its prior, nothing coded yet."""
+    return _initial_alphabets().copy()
+
+
+@functools.cache
+def _initial_alphabets() -> np.ndarray:
+    """The priors' table, built once (read-only): ~0.2 ms a plane, a twentieth of a 1080p decode."""
     table = np.zeros((N_ALPHABETS, ROW), np.int32)
-    table[LENGTH_ALPHABET:COEFFICIENT_ALPHABET, : LETTERS + 1] = _cumulative(LENGTH_PRIOR)
-    table[COEFFICIENT_ALPHABET:, : LETTERS + 1] = _cumulative(COEFFICIENT_PRIOR)
+    table[LENGTH_ALPHABET:COEFFICIENT_ALPHABET, : LETTERS + 1] = cumulative(LENGTH_PRIOR)
+    table[COEFFICIENT_ALPHABET:, : LETTERS + 1] = cumulative(COEFFICIENT_PRIOR)
+    table.flags.writeable = False
     return table
 
 
 @njit(cache=True, inline="always")
-def _adapt(cdf, ctx, s):
-    n = cdf[ctx, COUNT]
+def adapt(cdf, ctx, s):
+    n = load_int(cdf, ctx * ROW + COUNT)
     shift = 4 + (n > 31) + (n > 127)
-    cdf[ctx, COUNT] = min(n + 1, 128)
+    store_int(cdf, ctx * ROW + COUNT, min(n + 1, 128))
     move_towards(cdf, ctx * ROW, s, shift, CDF_TOTAL)
 
 
 @njit(cache=True, inline="always")
-def _position_bucket(k):
-    return 0 if k == 0 else (1 if k == 1 else (2 if k < 4 else (3 if k < 8 else 4)))
+def position_bucket(k):
+    """0, 1, 2-3, 4-7, 8+ -> 0..4 (compares added, no branches: the decoder's next alphabet waits on it)."""
+    return (k > 0) + (k > 1) + (k > 3) + (k > 7)
 
 
 @njit(cache=True, inline="always")
-def _coefficient_alphabet(group, k, prev):
-    return COEFFICIENT_ALPHABET + (group * 5 + _position_bucket(k)) * 3 + min(prev, 2)
+def coefficient_alphabet(group, k, prev):
+    return COEFFICIENT_ALPHABET + (group * 5 + position_bucket(k)) * 3 + min(prev, 2)
 
 
 # --- encoding: the model forwards into records, then rANS backwards ----------------------------------------
@@ -126,15 +136,15 @@ BINARY, RAW = 1 << 30, 1 << 31
 
 
 @njit(cache=True, inline="always")
-def _record_letter(records, n, cdf, ctx, s):
-    start = cdf[ctx, s] + s
-    records[n] = start | ((cdf[ctx, s + 1] + s - start) << CDF_BITS)
-    _adapt(cdf, ctx, s)
+def record_letter(records, n, cdf, ctx, s):
+    start = load_int(cdf, ctx * ROW + s) + s
+    records[n] = start | ((load_int(cdf, ctx * ROW + s + 1) + s - start) << CDF_BITS)
+    adapt(cdf, ctx, s)
     return n + 1
 
 
 @njit(cache=True, inline="always")
-def _record_bit(records, n, probs, ctx, bit):
+def record_bit(records, n, probs, ctx, bit):
     p = probs[ctx]
     if bit == 0:
         records[n] = BINARY | ((p - 1) << PROB_BITS)
@@ -146,7 +156,7 @@ def _record_bit(records, n, probs, ctx, bit):
 
 
 @njit(cache=True, inline="always")
-def _record_raw(records, n, value, nbits):
+def record_raw(records, n, value, nbits):
     while nbits > 0:
         chunk = min(nbits, RAW_CHUNK)
         nbits -= chunk
@@ -156,56 +166,56 @@ def _record_raw(records, n, value, nbits):
 
 
 @njit(cache=True, inline="always")
-def _record_exp(records, n, probs, ctx, value):
+def record_exp(records, n, probs, ctx, value):
     """value >= 1: v3's adaptive Exp-Golomb code (unary bit length, one context per prefix bit, raw low bits)."""
     e = 0
     while (value >> (e + 1)) > 0:
         e += 1
     for i in range(e):
-        n = _record_bit(records, n, probs, ctx + min(i, 31), 1)
+        n = record_bit(records, n, probs, ctx + min(i, 31), 1)
     if e < MAX_EXPONENT:
-        n = _record_bit(records, n, probs, ctx + min(e, 31), 0)
-    return _record_raw(records, n, value, e)
+        n = record_bit(records, n, probs, ctx + min(e, 31), 0)
+    return record_raw(records, n, value, e)
 
 
 @njit(cache=True, inline="always")
-def _record_vector(records, n, probs, cdf, vec, side, jb):
+def record_vector(records, n, probs, cdf, vec, side, jb):
     last = vector_length(vec)
     group = side * 4 + jb
     letter = min(last, ESCAPE)
-    n = _record_letter(records, n, cdf, LENGTH_ALPHABET + group, letter)
+    n = record_letter(records, n, cdf, LENGTH_ALPHABET + group, letter)
     if letter == ESCAPE:
-        n = _record_exp(records, n, probs, LAST_CTX + group * 32, last - ESCAPE + 1)
+        n = record_exp(records, n, probs, LAST_CTX + group * 32, last - ESCAPE + 1)
     prev = 0
     for k in range(last):
         x = vec[k]
         m = x if x >= 0 else -x
         letter = min(m, ESCAPE)
-        n = _record_letter(records, n, cdf, _coefficient_alphabet(group, k, prev), letter)
+        n = record_letter(records, n, cdf, coefficient_alphabet(group, k, prev), letter)
         if letter == ESCAPE:
-            n = _record_exp(records, n, probs, EXP_CTX + (group * 5 + _position_bucket(k)) * 32, m - ESCAPE + 1)
+            n = record_exp(records, n, probs, EXP_CTX + (group * 5 + position_bucket(k)) * 32, m - ESCAPE + 1)
         if m:
-            n = _record_bit(records, n, probs, SIGN_CTX + side * 2 + (1 if k == 0 else 0), 1 if x < 0 else 0)
+            n = record_bit(records, n, probs, SIGN_CTX + side * 2 + (1 if k == 0 else 0), 1 if x < 0 else 0)
         prev = m
     return n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def record_vectors(probs, cdf, ranks, qu, qv, records, n):
     """Append the records of the qu and qv rows of consecutive tiles to records[n:]; returns the new count."""
     row = 0
     for tile in range(ranks.size):
         for j in range(ranks[tile]):
             jb = min(j, 3)
-            n = _record_vector(records, n, probs, cdf, qu[row], 0, jb)
-            n = _record_vector(records, n, probs, cdf, qv[row], 1, jb)
+            n = record_vector(records, n, probs, cdf, qu[row], 0, jb)
+            n = record_vector(records, n, probs, cdf, qv[row], 1, jb)
             row += 1
     return n
 
 
 @njit(cache=True, inline="always")
-def _escape_records(value):
-    """Records of the Exp-Golomb code of value >= 1 (`_record_exp`): e prefix decisions and a terminating one
+def escape_records(value):
+    """Records of the Exp-Golomb code of value >= 1 (`record_exp`): e prefix decisions and a terminating one
     below MAX_EXPONENT, then ceil(e / 12) raw chunks, e being its bit length - 1."""
     e = 0
     while (value >> (e + 1)) > 0:
@@ -213,7 +223,7 @@ def _escape_records(value):
     return e + (1 if e < MAX_EXPONENT else 0) + (e + RAW_CHUNK - 1) // RAW_CHUNK
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def record_count(qu, qv):
     """How many records `record_vectors` makes of these rows: it depends on the values alone (per vector a length
     letter and its escape; per coefficient before the length a letter, its escape when |x| >= 15 and a sign when
@@ -222,14 +232,14 @@ def record_count(qu, qv):
     for q in (qu, qv):
         for i in range(q.shape[0]):
             last = vector_length(q[i])
-            total += 1 + (_escape_records(last - ESCAPE + 1) if last >= ESCAPE else 0)
+            total += 1 + (escape_records(last - ESCAPE + 1) if last >= ESCAPE else 0)
             for k in range(last):
                 m = abs(np.int64(q[i, k]))
-                total += 1 + (m != 0) + (_escape_records(m - ESCAPE + 1) if m >= ESCAPE else 0)
+                total += 1 + (m != 0) + (escape_records(m - ESCAPE + 1) if m >= ESCAPE else 0)
     return total
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def rans_encode(records, out, states, first):
     """rANS-code `records` (a block's records `first`..`first + len - 1`) backwards into the end of `out`, on the
     block's two `states` (record i on state i mod 2), which carry on to the records before these; returns where
@@ -273,14 +283,20 @@ def encode_block(pieces: list[np.ndarray]) -> bytes:
 
 class PlaneEncoderV4:
     """One plane's v4 stream, fed its tiles in order a band at a time: ranks coded up front, each block's records
-    collected as the bands arrive and rANS-coded when the block is complete (memory: one block's records)."""
+    collected as the bands arrive and rANS-coded when the block is complete (memory: one block's records).
+    Format v5 (`entropy_v5`) differs only in its model: its own alphabets and records."""
+
+    version = 4
+    new_alphabets = staticmethod(new_alphabets)
+    record_count = staticmethod(record_count)
+    record_vectors = staticmethod(record_vectors)
 
     def __init__(self, ranks: np.ndarray, per_row: int, limit: int) -> None:
         ranks = np.ascontiguousarray(ranks, np.int64)
         ranks_stream = PlaneEncoder(ranks, per_row, limit).finish()  # v3's stream of the ranks alone
         self.chunks = [RANKS_PREFIX.pack(len(ranks_stream)), ranks_stream]
         self.probs = new_probabilities()  # the vectors' model starts afresh, as the decoder's does
-        self.alphabets = new_alphabets()
+        self.alphabets = self.new_alphabets()
         self.block_tiles = block_tiles(per_row)
         self.tiles = ranks.size
         self.next_tile = 0
@@ -296,8 +312,8 @@ class PlaneEncoderV4:
             last = min(ranks.size, first + block_end - self.next_tile)
             rows = int(ranks[first:last].sum())
             part_u, part_v = qu[row : row + rows], qv[row : row + rows]
-            records = np.empty(record_count(part_u, part_v), np.uint32)  # exact: the writer has no bounds checks
-            record_vectors(self.probs, self.alphabets, ranks[first:last], part_u, part_v, records, 0)
+            records = np.empty(self.record_count(part_u, part_v), np.uint32)  # exact: the writer has no bounds checks
+            self.record_vectors(self.probs, self.alphabets, ranks[first:last], part_u, part_v, records, 0)
             if records.size:
                 self.pending.append(records)
             self.next_tile += last - first
@@ -313,7 +329,7 @@ class PlaneEncoderV4:
     def finish_chunks(self) -> list[bytes]:
         """The plane's stream as the pieces it was coded in (the file joins every plane's at once: one copy)."""
         if self.next_tile != self.tiles:
-            raise ValueError("a v4 plane finished before every tile was added")
+            raise ValueError(f"a v{self.version} plane finished before every tile was added")
         chunks, self.chunks = self.chunks, []
         return chunks
 
@@ -322,79 +338,79 @@ class PlaneEncoderV4:
 
 
 @njit(cache=True, inline="always")
-def _refill(x, data, pos):
+def refill(x, data, pos):
     """Branch-free: `data` is the stream and two zero bytes, so reading at min(pos, stream end) is always in
     bounds and past the stream reads zeros."""
     small = x < RANS_LOW
     at = min(pos, data.size - 2)
-    word = np.int64(data[at]) | (np.int64(data[at + 1]) << 8)
+    word = load_int(data, at) | (load_int(data, at + 1) << 8)
     x = ((x << 16) | word) if small else x
     return x, pos + 2 * small
 
 
 @njit(cache=True, inline="always")
-def _get_letter(x, y, data, pos, cdf, ctx):
+def get_letter(x, y, data, pos, cdf, ctx):
     """Decode a letter on state x; returns (y, new x, pos, letter): the states take turns."""
     slot = x & ((1 << CDF_BITS) - 1)
     s = count_at_or_below(cdf, ctx * ROW, slot, 1) - 1  # c[0] + 0 = 0 <= slot: at least one
-    start = cdf[ctx, s] + s
-    x = (cdf[ctx, s + 1] + s + 1 - start) * (x >> CDF_BITS) + slot - start
-    _adapt(cdf, ctx, s)
-    x, pos = _refill(x, data, pos)
+    start = load_int(cdf, ctx * ROW + s) + s
+    x = (load_int(cdf, ctx * ROW + s + 1) + s + 1 - start) * (x >> CDF_BITS) + slot - start
+    adapt(cdf, ctx, s)
+    x, pos = refill(x, data, pos)
     return y, x, pos, s
 
 
 @njit(cache=True, inline="always")
-def _get_bit_if(x, y, data, pos, probs, ctx, wanted):
+def get_bit_if(x, y, data, pos, probs, ctx, wanted):
     """An adaptive binary decision on state x, decoded only where `wanted` (else nothing moves, the states keep
     their turn and 0 is returned), without a branch on either: signs are coin flips a branch would mispredict."""
-    p = probs[ctx]
+    p = load_int(probs, ctx)
     slot = x & ((1 << PROB_BITS) - 1)
     bit = slot >= p
     start = p if bit else 0
     width = ((1 << PROB_BITS) - p) if bit else p
     moved = (p - (p >> ADAPT_SHIFT)) if bit else (p + (((1 << PROB_BITS) - p) >> ADAPT_SHIFT))
-    decoded, pos = _refill(width * (x >> PROB_BITS) + slot - start, data, pos) if wanted else (x, pos)
-    probs[ctx] = moved if wanted else p
+    decoded, pos = refill(width * (x >> PROB_BITS) + slot - start, data, pos) if wanted else (x, pos)
+    store_int(probs, ctx, moved if wanted else p)
     return (y if wanted else x), (decoded if wanted else y), pos, bit & wanted
 
 
 @njit(cache=True, inline="always")
-def _get_bit(x, y, data, pos, probs, ctx):
-    return _get_bit_if(x, y, data, pos, probs, ctx, True)
+def get_bit(x, y, data, pos, probs, ctx):
+    return get_bit_if(x, y, data, pos, probs, ctx, True)
 
 
 @njit(cache=True, inline="always")
-def _get_raw(x, y, data, pos, nbits):
+def get_raw(x, y, data, pos, nbits):
     value = 0
     while nbits > 0:
         chunk = min(nbits, RAW_CHUNK)
         nbits -= chunk
         value = (value << chunk) | (x & ((1 << chunk) - 1))
-        decoded, pos = _refill(x >> chunk, data, pos)
+        decoded, pos = refill(x >> chunk, data, pos)
         x, y = y, decoded
     return x, y, pos, value
 
 
 @njit(cache=True, inline="always")
-def _get_exp(x, y, data, pos, probs, ctx):
+def get_exp(x, y, data, pos, probs, ctx):
     e = 0
     while e < MAX_EXPONENT:
-        x, y, pos, bit = _get_bit(x, y, data, pos, probs, ctx + min(e, 31))
+        x, y, pos, bit = get_bit(x, y, data, pos, probs, ctx + min(e, 31))
         if bit == 0:
             break
         e += 1
-    x, y, pos, low_bits = _get_raw(x, y, data, pos, e)
+    x, y, pos, low_bits = get_raw(x, y, data, pos, e)
     return x, y, pos, (1 << e) | low_bits
 
 
 @njit(cache=True, inline="always")
-def _get_vector(x, y, data, pos, probs, cdf, vec, side, jb):
+def get_vector(x, y, data, pos, probs, cdf, vec, side, jb):
     n = vec.size
     group = side * 4 + jb
-    x, y, pos, last = _get_letter(x, y, data, pos, cdf, LENGTH_ALPHABET + group)
+    x, y, pos, last = get_letter(x, y, data, pos, cdf, LENGTH_ALPHABET + group)
     if last == ESCAPE:
-        x, y, pos, extra = _get_exp(x, y, data, pos, probs, LAST_CTX + group * 32)
+        x, y, pos, extra = get_exp(x, y, data, pos, probs, LAST_CTX + group * 32)
         last = extra + ESCAPE - 1
     if last > n:
         return x, y, pos, DECODE_BAD_LAST
@@ -402,28 +418,28 @@ def _get_vector(x, y, data, pos, probs, cdf, vec, side, jb):
         vec[k] = 0
     prev = 0
     for k in range(last):
-        x, y, pos, m = _get_letter(x, y, data, pos, cdf, _coefficient_alphabet(group, k, prev))
+        x, y, pos, m = get_letter(x, y, data, pos, cdf, coefficient_alphabet(group, k, prev))
         if m == ESCAPE:
-            x, y, pos, extra = _get_exp(x, y, data, pos, probs, EXP_CTX + (group * 5 + _position_bucket(k)) * 32)
+            x, y, pos, extra = get_exp(x, y, data, pos, probs, EXP_CTX + (group * 5 + position_bucket(k)) * 32)
             if extra > MAX_MAGNITUDE - ESCAPE + 1:
                 return x, y, pos, DECODE_BAD_VALUE
             m = extra + ESCAPE - 1
         sign_ctx = SIGN_CTX + side * 2 + (1 if k == 0 else 0)
-        x, y, pos, negative = _get_bit_if(x, y, data, pos, probs, sign_ctx, m != 0)
+        x, y, pos, negative = get_bit_if(x, y, data, pos, probs, sign_ctx, m != 0)
         vec[k] = -m if negative else m
         prev = m
     return x, y, pos, DECODE_OK
 
 
 @njit(cache=True, inline="always")
-def _read_u32(data, pos):
+def read_u32(data, pos):
     x = 0
     for i in range(4):
         x |= np.int64(data[pos + i] if pos + i < data.size - 2 else 0) << (8 * i)
     return x
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def decode_plane_vectors(data, probs, cdf, cursor, all_ranks, first, last, block_tiles, qu, qv):
     """Fill qu and qv (rows tile-major) for tiles first..last-1 of the plane, resuming from `cursor` (the two
     states, pos) (`all_ranks`: every tile's rank; `data`: the plane's stream followed by two zero bytes). Returns a
@@ -433,15 +449,15 @@ def decode_plane_vectors(data, probs, cdf, cursor, all_ranks, first, last, block
     for tile in range(first, last):
         if tile % block_tiles == 0:
             if all_ranks[tile : tile + block_tiles].sum() > 0:
-                x, y, pos = _read_u32(data, pos), _read_u32(data, pos + 4), pos + 8
+                x, y, pos = read_u32(data, pos), read_u32(data, pos + 4), pos + 8
             else:
                 x, y = RANS_LOW, RANS_LOW
         for j in range(all_ranks[tile]):
             jb = min(j, 3)
-            x, y, pos, status = _get_vector(x, y, data, pos, probs, cdf, qu[row], 0, jb)
+            x, y, pos, status = get_vector(x, y, data, pos, probs, cdf, qu[row], 0, jb)
             if status != DECODE_OK:
                 return status
-            x, y, pos, status = _get_vector(x, y, data, pos, probs, cdf, qv[row], 1, jb)
+            x, y, pos, status = get_vector(x, y, data, pos, probs, cdf, qv[row], 1, jb)
             if status != DECODE_OK:
                 return status
             row += 1

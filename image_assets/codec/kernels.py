@@ -14,6 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
+from image_assets.codec.compiled import NO_REFCOUNTS
 from image_assets.codec.vector16 import accumulate_triplet16, copy_floats16, quantize16, store_tile16, vector_stats16
 
 
@@ -106,9 +107,12 @@ def tiles_to_plane(ranks, qu, qv, step, basis_h, basis_w, per_row, out):
     """Render consecutive whole tile rows (their quantised triplets, rows tile-major) into `out`: the plane rows
     of those tiles, cropped to its shape. Returns the rows used."""
     th, tw = basis_h.shape[0], basis_w.shape[0]
-    u = np.empty(th, np.float32)
-    v = np.empty(tw, np.float32)
-    acc = np.empty((th, tw), np.float32)
+    u, v, acc = np.empty(th, np.float32), np.empty(tw, np.float32), np.empty((th, tw), np.float32)
+    return _tiles_to_plane(ranks, qu, qv, step, basis_h, basis_w, per_row, out, u, v, acc)
+
+
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
+def _tiles_to_plane(ranks, qu, qv, step, basis_h, basis_w, per_row, out, u, v, acc):
     row = 0
     for t in range(ranks.size):
         acc[:, :] = 0.0
@@ -148,7 +152,7 @@ def _quantize(u, vt, t, j, sigma, step, qu, qv):
         qv[i] = np.int32(_round_coefficient(vt[t, j, i], f, flip))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def quantize_tiles(u, vt, s, slot, exact_u, exact_vt, ranks, step, qu_out, qv_out):
     """The quantised triplets of consecutive tiles (rows tile-major). `slot[t]` >= 0: tile t's factors are row
     slot[t] of exact_u / exact_vt (tiles refined after the fast pass), else row t of u / vt."""
@@ -188,7 +192,7 @@ def _triplet_error(u, vt, row, j, sigma, step):
     return max(energy + step * step * size - 2.0 * float(sigma) * step * du * dv / math.sqrt(size), 0.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def quantization_error(u, vt, s, slot, exact_u, exact_vt, ranks, step):
     """(energy kept, error quantisation adds) over the kept triplets of consecutive tiles (arguments as
     `quantize_tiles`; errors from `_triplet_error`), without rendering them: triplets' errors add (their vectors
@@ -208,11 +212,17 @@ def quantization_error(u, vt, s, slot, exact_u, exact_vt, ranks, step):
 def render_factor_tiles(u, vt, s, slot, exact_u, exact_vt, ranks, step, basis_h, basis_w, per_row, out):
     """What `quantize_tiles` then `tiles_to_plane` give, without holding the quantised vectors (encoder trials)."""
     th, tw = basis_h.shape[0], basis_w.shape[0]
-    qu = np.empty((1, th), np.int32)
-    qv = np.empty((1, tw), np.int32)
-    uu = np.empty(th, np.float32)
-    vv = np.empty(tw, np.float32)
-    acc = np.empty((th, tw), np.float32)
+    qu, qv = np.empty((1, th), np.int32), np.empty((1, tw), np.int32)
+    uu, vv, acc = np.empty(th, np.float32), np.empty(tw, np.float32), np.empty((th, tw), np.float32)
+    _render_factor_tiles(
+        u, vt, s, slot, exact_u, exact_vt, ranks, step, basis_h, basis_w, per_row, out, qu, qv, uu, vv, acc
+    )
+
+
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
+def _render_factor_tiles(
+    u, vt, s, slot, exact_u, exact_vt, ranks, step, basis_h, basis_w, per_row, out, qu, qv, uu, vv, acc
+):
     for t in range(ranks.size):
         acc[:, :] = 0.0
         for j in range(ranks[t]):
@@ -224,7 +234,7 @@ def render_factor_tiles(u, vt, s, slot, exact_u, exact_vt, ranks, step, basis_h,
         _store_tile(acc, t, per_row, out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def squared_error(got, want):
     """Sum of squared differences of two uint8 2-D arrays of one shape (exact: integers in float64)."""
     total = 0
@@ -243,11 +253,15 @@ def ycc420_to_rgb(luma, cb, cr, inverse, out):
     `planes._from_ycc420` then rint and clip compute them (float32, same order; a luma coefficient of exactly 1
     multiplies exactly, so it matches numpy's add there). `inverse`: YCC_INVERSE as float32. Chroma terms are
     widened once per row pair and each channel is a contiguous pass, so the loops vectorise."""
+    wide, value = np.empty((3, 2 * cb.shape[1]), np.float32), np.empty((3, out.shape[1]), np.float32)
+    _ycc420_to_rgb(luma, cb, cr, inverse, out, wide, value)
+
+
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
+def _ycc420_to_rgb(luma, cb, cr, inverse, out, wide, value):
     height, width = out.shape[0], out.shape[1]
     flat = out.reshape(height, width * 3)  # out: C-contiguous rows of HxWx3
     half = np.float32(128.0)
-    wide = np.empty((3, 2 * cb.shape[1]), np.float32)
-    value = np.empty((3, width), np.float32)
     for y2 in range(cb.shape[0]):
         for c in range(3):
             m1, m2 = inverse[c, 1], inverse[c, 2]
@@ -314,7 +328,12 @@ def _mix_row(r, g, b, c0, c1, c2, out):
 def rgb_to_plane_rows(pixels, start, stop, coefs, out):
     """Rows start..stop of one YCbCr plane (centred float32) from uint8 RGB (`_plane_value`)."""
     width = pixels.shape[1]
-    r, g, b = np.empty(width, np.uint8), np.empty(width, np.uint8), np.empty(width, np.uint8)
+    _rgb_to_plane_rows(pixels, start, stop, coefs, out, np.empty((3, width), np.uint8))
+
+
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
+def _rgb_to_plane_rows(pixels, start, stop, coefs, out, channels):
+    r, g, b = channels[0], channels[1], channels[2]
     for y in range(start, stop):
         _deinterleave(pixels, y, r, g, b)
         _mix_row(r, g, b, coefs[0], coefs[1], coefs[2], out[y - start])
@@ -324,10 +343,16 @@ def rgb_to_plane_rows(pixels, start, stop, coefs, out):
 def rgb_to_tiles(pixels, coefs, start, stop, th, tw, out):
     """Every tile of rows start..stop of one YCbCr plane, edge-padded, as `gather_rgb_tiles` gives them for all
     tiles in order (the same values), a plane row at a time: what the fast analysis cuts."""
+    width = pixels.shape[1]
+    row = np.empty(-(-width // tw) * tw, np.float32)
+    _rgb_to_tiles(pixels, coefs, start, stop, th, tw, out, np.empty((3, width), np.uint8), row)
+
+
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
+def _rgb_to_tiles(pixels, coefs, start, stop, th, tw, out, channels, row):
     height, width = stop - start, pixels.shape[1]
     per_row = -(-width // tw)
-    r, g, b = np.empty(width, np.uint8), np.empty(width, np.uint8), np.empty(width, np.uint8)
-    row = np.empty(per_row * tw, np.float32)
+    r, g, b = channels[0], channels[1], channels[2]
     for ty in range(-(-height // th)):
         for a in range(th):
             _deinterleave(pixels, start + min(ty * th + a, height - 1), r, g, b)
@@ -344,7 +369,7 @@ def rgb_to_tiles(pixels, coefs, start, stop, th, tw, out):
                     tile[x] = row[tx * tw + x]
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc"})
+@njit(cache=True, nogil=True, fastmath={"reassoc"}, **NO_REFCOUNTS)
 def _replication_error(values, means, rows, width):
     """Squared error (float64) of replicating each 2x2 block mean over the first `rows` rows and `width` columns of
     `values` (2 rows of plane values; `means` per block). Only the sum is reassociated, so it vectorises: it feeds
@@ -368,10 +393,16 @@ def rgb_to_chroma420(pixels, cb_coefs, cr_coefs, cb, cr):
     """Half-resolution Cb and Cr (2x2 box means; odd edges replicate the last row/column) straight from uint8 RGB, a
     pair of rows at a time (`_mix_row`: the values of `_plane_value`); returns the squared error of replicating
     them back, (Cb, Cr) summed separately (`_replication_error`)."""
+    channels = np.empty((3, pixels.shape[1]), np.uint8)
+    blue, red = np.empty((2, 2 * cb.shape[1]), np.float32), np.empty((2, 2 * cb.shape[1]), np.float32)
+    return _rgb_to_chroma420(pixels, cb_coefs, cr_coefs, cb, cr, channels, blue, red)
+
+
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
+def _rgb_to_chroma420(pixels, cb_coefs, cr_coefs, cb, cr, channels, blue, red):
     height, width = pixels.shape[0], pixels.shape[1]
     half_w = cb.shape[1]
-    r, g, b = np.empty(width, np.uint8), np.empty(width, np.uint8), np.empty(width, np.uint8)
-    blue, red = np.empty((2, 2 * half_w), np.float32), np.empty((2, 2 * half_w), np.float32)
+    r, g, b = channels[0], channels[1], channels[2]
     quarter = np.float32(0.25)
     err_b, err_r = 0.0, 0.0
     for y2 in range(cb.shape[0]):
@@ -392,7 +423,7 @@ def rgb_to_chroma420(pixels, cb_coefs, cr_coefs, cb, cr):
     return err_b, err_r
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def gather_rgb_tiles(pixels, coefs, start, stop, th, tw, per_row, wanted, out):
     """`gather_tiles` over what `rgb_to_plane_rows(pixels, start, stop, coefs)` gives, computing only the pixels of
     the wanted tiles (the same arithmetic, so the same values): a refinement needs a few tiles of a band."""
@@ -407,7 +438,7 @@ def gather_rgb_tiles(pixels, coefs, start, stop, th, tw, per_row, wanted, out):
                 out[n, a, b] = _plane_value(pixels, y, min(x0 + b, width - 1), c0, c1, c2)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def gather_tiles(rows, th, tw, per_row, wanted, out):
     """Tiles `wanted` (indices within these whole tile rows) of a plane's rows, edge-padded as `tiles.to_tiles`
     pads them: only the tiles a refinement needs, not the band's."""

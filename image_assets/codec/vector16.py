@@ -217,6 +217,37 @@ def move_towards(typingctx, table, offset, letter, shift, total):
 
 
 @intrinsic
+def load_int(typingctx, array, index):
+    """array.flat[index] as an int64, for an integer array (C-contiguous; the caller checks the bounds). Plain
+    indexing of a 2-D table multiplies by its run-time stride and handles negative indices: a third of the
+    instructions of an entropy decoder's letter."""
+    if not (isinstance(array, types.Array) and isinstance(array.dtype, types.Integer) and array.layout == "C"):
+        raise errors.TypingError("a C-contiguous integer array is required")
+    signature = types.int64(array, index)
+
+    def codegen(context, builder, sig, args):
+        value = builder.load(builder.gep(_data(context, builder, sig.args[0], args[0]), [args[1]]))
+        return builder.sext(value, _I64) if sig.args[0].dtype.signed else builder.zext(value, _I64)
+
+    return signature, codegen
+
+
+@intrinsic
+def store_int(typingctx, array, index, value):
+    """array.flat[index] = value (truncated to the element type; `load_int`'s counterpart)."""
+    if not (isinstance(array, types.Array) and isinstance(array.dtype, types.Integer) and array.layout == "C"):
+        raise errors.TypingError("a C-contiguous integer array is required")
+    signature = types.void(array, index, value)
+
+    def codegen(context, builder, sig, args):
+        pointer = builder.gep(_data(context, builder, sig.args[0], args[0]), [args[1]])
+        builder.store(builder.trunc(args[2], pointer.type.pointee), pointer)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@intrinsic
 def copy_floats16(typingctx, src, src_offset, dst, dst_offset):
     """dst's flat elements dst_offset..+N-1 = src's src_offset..+N-1 (float32; the caller checks the bounds)."""
     _require(types.float32, src, dst)

@@ -5,10 +5,10 @@ later processes, Spark's Python workers included, load the cached machine code i
 `make test`, `make demo` and the others run first) runs this once per change of the codec's sources, so no test,
 demo or pipeline run pays for compilation.
 
-Numba checks a cached kernel against its own source file only, and several kernels inline intrinsics from other
-modules (`vector16`, `lanes`): edited alone, those would leave every kernel built on them stale in the cache (the
-old machine code, silently). So a warm-up first drops the codec's cached kernels whenever the intrinsics' sources
-changed since the last one (`clear_stale_kernels`).
+Numba checks a cached kernel against its own source file only, and several kernels inline functions from other
+modules (the intrinsics in `vector16` and `lanes`, v3's and v4's entropy coders): edited alone, those would leave
+every kernel built on them stale in the cache (the old machine code, silently). So a warm-up first drops the
+codec's cached kernels whenever those sources changed since the last one (`clear_stale_kernels`).
 """
 
 from __future__ import annotations
@@ -19,14 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
-INTRINSIC_MODULES = ("vector16.py", "lanes.py")  # inlined into kernels that live in other files
+SHARED_MODULES = (
+    "compiled.py",
+    "vector16.py",
+    "lanes.py",
+    "entropy.py",
+    "entropy_v4.py",
+)  # inlined into other files' kernels
 STAMP = "intrinsics.sha256"
 
 
 def clear_stale_kernels(codec_dir: Path = Path(__file__).parent) -> bool:
-    """Delete the cached kernels in `codec_dir/__pycache__` if the intrinsic modules changed since the stamp there
+    """Delete the cached kernels in `codec_dir/__pycache__` if the shared modules changed since the stamp there
     was written (then write it); returns whether it deleted them."""
-    digest = hashlib.sha256(b"".join((codec_dir / name).read_bytes() for name in INTRINSIC_MODULES)).hexdigest()
+    digest = hashlib.sha256(b"".join((codec_dir / name).read_bytes() for name in SHARED_MODULES)).hexdigest()
     cache = codec_dir / "__pycache__"
     stamp = cache / STAMP
     if stamp.exists() and stamp.read_text().strip() == digest:

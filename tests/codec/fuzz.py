@@ -31,6 +31,7 @@ from image_assets.codec import CodecError, decode, encode, inspect
 from image_assets.codec.container import MAGIC, PREFIX
 from image_assets.codec.entropy import PlaneEncoder
 from image_assets.codec.entropy_v4 import PlaneEncoderV4
+from image_assets.codec.entropy_v5 import PlaneEncoderV5
 
 CORPUS = Path(__file__).with_name("fuzz_corpus")
 SAMPLES = Path(__file__).resolve().parents[2] / "image_assets" / "codec" / "samples"
@@ -99,6 +100,11 @@ def mutate_field(rng: random.Random, data: bytes) -> bytes:
     return pack(_set(header, path, rng.choice(HOSTILE)), payload, version)
 
 
+def stream_encoder(version: int) -> type:
+    """The plane stream writer of format v3, v4 or v5."""
+    return {3: PlaneEncoder, 4: PlaneEncoderV4}.get(version, PlaneEncoderV5)
+
+
 def plane_streams(header: dict, rank: int, version: int) -> bytes:
     """Plane streams (format v3 or v4) giving every tile `rank` (capped by its size) and, since the stream then
     ends and missing bytes read as zero, all-zero vectors: a few bytes declaring up to billions of coefficients."""
@@ -109,7 +115,7 @@ def plane_streams(header: dict, rank: int, version: int) -> bytes:
         limit = min(plane["th"], plane["tw"])
         ranks = np.full(tiles, min(rank, limit), np.int64)
         if version >= 4:
-            encoder = PlaneEncoderV4(ranks, per_row, limit)
+            encoder = stream_encoder(version)(ranks, per_row, limit)
             encoder.next_tile = tiles  # the ranks alone: the vectors are left to the missing bytes
         else:
             encoder = PlaneEncoder(ranks, per_row, limit)
@@ -225,9 +231,10 @@ def zstd_frame_declaring(size: int) -> bytes:
 
 def attacks() -> dict[str, bytes]:
     """The review's findings, one file each (see the issue): all must be a CodecError, quickly and cheaply. The
-    zstd ones are built on the version 2 sample (v1/v2 files keep being read); `v3_*` on the version 3 sample and
-    `v4_*` on a file this build writes."""
-    return {**_legacy_attacks(), **_stream_attacks((SAMPLES / "v3.svdz").read_bytes()), **_stream_attacks(seeds()[0])}
+    zstd ones are built on the version 2 sample (v1/v2 files keep being read); `v3_*` and `v4_*` on those versions'
+    samples and `v5_*` on a file this build writes."""
+    streams = [(SAMPLES / f"v{version}.svdz").read_bytes() for version in (3, 4)] + [seeds()[0]]
+    return {**_legacy_attacks(), **{name: data for seed in streams for name, data in _stream_attacks(seed).items()}}
 
 
 def _stream_attacks(data: bytes) -> dict[str, bytes]:
@@ -252,7 +259,7 @@ def _stream_attacks(data: bytes) -> dict[str, bytes]:
     first = long_vector["planes"][0]
     per_row = -(-first["w"] // first["tw"])
     tiles = -(-first["h"] // first["th"]) * per_row
-    encoder = (PlaneEncoderV4 if version >= 4 else PlaneEncoder)(np.ones(tiles, np.int64), per_row, 16)
+    encoder = stream_encoder(version)(np.ones(tiles, np.int64), per_row, 16)
     wide = np.zeros((tiles, 40), np.int32)
     wide[:, 39] = 5  # a vector whose last nonzero coefficient lies past its tile
     encoder.add(np.ones(tiles, np.int64), wide, wide)

@@ -40,7 +40,9 @@ def test_corpus_holds_the_known_attacks() -> None:
             "huge_step_with_coefficients", "v3_rank16_zero_vectors_16MP", "v3_sections_longer_than_payload",
             "v3_deblock_nan", "v3_deblock_huge", "v3_random_streams",
             "v3_vector_longer_than_tile", "v4_rank16_zero_vectors_16MP", "v4_random_blocks", "v4_random_streams",
-            "v4_vector_longer_than_tile", "v4_block_end_state_wrong", "v4_ranks_past_stream"} <= names  # fmt: skip
+            "v4_vector_longer_than_tile", "v4_block_end_state_wrong", "v4_ranks_past_stream",
+            "v5_rank16_zero_vectors_16MP", "v5_random_blocks", "v5_random_streams", "v5_vector_longer_than_tile",
+            "v5_block_end_state_wrong", "v5_ranks_past_stream"} <= names  # fmt: skip
 
 
 def test_flat_images_with_unused_huge_steps_still_decode() -> None:

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from image_assets.codec.warmup import INTRINSIC_MODULES, clear_stale_kernels
+from image_assets.codec.warmup import SHARED_MODULES, clear_stale_kernels
 
 
 def _codec_dir(tmp_path: Path) -> Path:
-    for name in INTRINSIC_MODULES:
+    for name in SHARED_MODULES:
         (tmp_path / name).write_text(f"# {name}\n")
     cache = tmp_path / "__pycache__"
     cache.mkdir()
@@ -29,7 +29,7 @@ def test_cached_kernels_go_when_an_intrinsic_module_changes(tmp_path: Path) -> N
     kept = _cached(codec_dir)
     assert not clear_stale_kernels(codec_dir)  # unchanged intrinsics: the cache stays
     assert all(path.exists() for path in kept)
-    (codec_dir / INTRINSIC_MODULES[-1]).write_text("# edited\n")
+    (codec_dir / SHARED_MODULES[-1]).write_text("# edited\n")
     assert clear_stale_kernels(codec_dir)
     assert not any(path.exists() for path in kept)
     assert (codec_dir / "__pycache__" / "intrinsics.sha256").read_text().strip()
