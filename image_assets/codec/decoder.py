@@ -10,7 +10,7 @@ from image_assets.codec.errors import CodecError
 from image_assets.codec.planes import YCC_INVERSE, from_planes, plane_shapes, uses_color_transform
 from image_assets.codec.quant import PlaneCode, PlaneLayout, reconstruct_tiles
 from image_assets.codec.stages import stage
-from image_assets.codec.tiles import Band, bands, from_tiles
+from image_assets.codec.tiles import DECODE_BAND_SCALE, Band, bands, from_tiles
 
 
 def plane_geometry(layouts: list[PlaneLayout], color: str, channels: int) -> list[tuple[int, int, int, int, int]]:
@@ -87,7 +87,7 @@ def render(
     rmax = [int(code.ranks.max(initial=0)) for code in codes]
     out = np.empty((height, width, channels), np.uint8)
     per_channel = not uses_color_transform(color, channels)
-    for band in bands(plane_geometry(layouts, color, channels), height, width):
+    for band in bands(plane_geometry(layouts, color, channels), height, width, DECODE_BAND_SCALE):
         planes = []
         for index, (lay, code) in enumerate(zip(layouts, codes, strict=True)):
             with stage("decode: entropy"):
@@ -118,7 +118,8 @@ def parse(
 def check(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> container.Header:
     """Everything `decode` checks, short of rendering pixels (what `inspect` runs)."""
     header, layouts, codes = parse(data, max_pixels=max_pixels)
-    for band in bands(plane_geometry(layouts, header.color, header.channels), header.height, header.width):
+    geometry = plane_geometry(layouts, header.color, header.channels)
+    for band in bands(geometry, header.height, header.width, DECODE_BAND_SCALE):
         for index, code in enumerate(codes):
             code.band(*band.tiles[index])
     return header
