@@ -233,7 +233,9 @@ def _get_vector(x, y, data, pos, probs, cdf, vec, side, jb):
 
 @njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def decode_plane_vectors(data, probs, cdf, cursor, all_ranks, first, last, block_tiles, qu, qv):
-    """`entropy_v4.decode_plane_vectors` for v5's vectors."""
+    """`entropy_v4.decode_plane_vectors` for v5's vectors: the same block loop around v5's `_get_vector`. One loop
+    taking the vector decoder as an argument would not come from numba's cache (a kernel specialised on a function
+    argument misses it in every new process: checked), and a pipeline worker would compile it per task."""
     x, y, pos = cursor[0], cursor[1], cursor[2]
     row = 0
     for tile in range(first, last):
