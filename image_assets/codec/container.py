@@ -186,7 +186,8 @@ class StreamCode:
             self.cursor[:] = (entropy_v4.RANS_LOW, entropy_v4.RANS_LOW, parts[1])
             self.stream = np.concatenate([stream, np.zeros(2, np.uint8)])  # the branch-free reads' padding
             self.probs = entropy.new_probabilities()
-            self.alphabets = (entropy_v5 if version >= 5 else entropy_v4).new_alphabets()
+            self.rans = entropy_v5 if version >= 5 else entropy_v4  # the vectors' model (both share v4's blocks)
+            self.alphabets = self.rans.new_alphabets()
         else:
             self.probs = entropy.decode_plane_ranks(
                 stream, lay.tiles, tiles_per_row(lay), limit, self.ranks, self.cursor
@@ -200,11 +201,11 @@ class StreamCode:
         rows = int(ranks.sum())
         qu = np.empty((rows, self.lay.tile_h), np.int32)
         qv = np.empty((rows, self.lay.tile_w), np.int32)
-        from image_assets.codec import entropy, entropy_v4, entropy_v5
+        from image_assets.codec import entropy, entropy_v4
 
         if self.version >= 4:
             block_tiles = entropy_v4.block_tiles(tiles_per_row(self.lay))
-            status = (entropy_v5 if self.version >= 5 else entropy_v4).decode_plane_vectors(
+            status = self.rans.decode_plane_vectors(
                 self.stream, self.probs, self.alphabets, self.cursor, self.ranks, first, last, block_tiles, qu, qv
             )
         else:

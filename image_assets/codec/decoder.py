@@ -22,6 +22,11 @@ def plane_geometry(layouts: list[PlaneLayout], color: str, channels: int) -> lis
     ]
 
 
+def decode_bands(layouts: list[PlaneLayout], color: str, channels: int, height: int, width: int) -> list[Band]:
+    """The bands a decode walks (`tiles.DECODE_BAND_SCALE` times an encode's)."""
+    return bands(plane_geometry(layouts, color, channels), height, width, DECODE_BAND_SCALE)
+
+
 def band_plane(code: PlaneCode, layout: PlaneLayout, rmax: int, rows: tuple[int, int]) -> np.ndarray:
     """Plane rows rows[0]..rows[1] from the code of the tiles covering them (`rmax`: the plane's largest rank)."""
     height = rows[1] - rows[0]
@@ -87,7 +92,7 @@ def render(
     rmax = [int(code.ranks.max(initial=0)) for code in codes]
     out = np.empty((height, width, channels), np.uint8)
     per_channel = not uses_color_transform(color, channels)
-    for band in bands(plane_geometry(layouts, color, channels), height, width, DECODE_BAND_SCALE):
+    for band in decode_bands(layouts, color, channels, height, width):
         planes = []
         for index, (lay, code) in enumerate(zip(layouts, codes, strict=True)):
             with stage("decode: entropy"):
@@ -118,8 +123,7 @@ def parse(
 def check(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> container.Header:
     """Everything `decode` checks, short of rendering pixels (what `inspect` runs)."""
     header, layouts, codes = parse(data, max_pixels=max_pixels)
-    geometry = plane_geometry(layouts, header.color, header.channels)
-    for band in bands(geometry, header.height, header.width, DECODE_BAND_SCALE):
+    for band in decode_bands(layouts, header.color, header.channels, header.height, header.width):
         for index, code in enumerate(codes):
             code.band(*band.tiles[index])
     return header

@@ -105,11 +105,18 @@ def _put_raw(low, rng, cache, pending, out, pos, value, nbits):
 
 
 @njit(cache=True, inline="always")
+def bit_length(value):
+    """How many bits `value` >= 0 takes (0 for 0): what the Exp-Golomb codes and magnitude classes count."""
+    length = 0
+    while (value >> length) > 0:
+        length += 1
+    return length
+
+
+@njit(cache=True, inline="always")
 def _put_exp(low, rng, cache, pending, out, pos, probs, ctx, value):
     """value >= 1: unary bit length (adaptive, one context per prefix bit), then the bits below the top one."""
-    e = 0
-    while (value >> (e + 1)) > 0:
-        e += 1
+    e = bit_length(value) - 1
     for i in range(e):
         low, rng, cache, pending, pos = _put(low, rng, cache, pending, out, pos, probs, ctx + min(i, 31), 1)
     if e < MAX_EXPONENT:
@@ -187,8 +194,9 @@ def _rank_compare(ranks, tile, per_row, i):
 
 
 @njit(cache=True, inline="always")
-def _bucket(k):
-    return 0 if k == 0 else (1 if k == 1 else (2 if k < 4 else (3 if k < 8 else 4)))
+def position_bucket(k):
+    """0, 1, 2-3, 4-7, 8+ -> 0..4 (compares added, no branches: a decoder's next context waits on it)."""
+    return (k > 0) + (k > 1) + (k > 3) + (k > 7)
 
 
 @njit(cache=True, nogil=True, **NO_REFCOUNTS)
@@ -234,7 +242,7 @@ def _put_vector(low, rng, cache, pending, out, pos, probs, vec, side, jb):
         if m:
             sctx = SIGN_CTX + side * 2 + (1 if k == 0 else 0)
             low, rng, cache, pending, pos = _put(low, rng, cache, pending, out, pos, probs, sctx, 1 if x < 0 else 0)
-            ectx = EXP_CTX + ((side * 4 + jb) * 5 + _bucket(k)) * 32
+            ectx = EXP_CTX + ((side * 4 + jb) * 5 + position_bucket(k)) * 32
             low, rng, cache, pending, pos = _put_exp(low, rng, cache, pending, out, pos, probs, ectx, m)
         prev = m
     return low, rng, cache, pending, pos
@@ -373,7 +381,7 @@ def _get_vector(code, rng, data, pos, probs, vec, side, jb):
         if nonzero:
             sctx = SIGN_CTX + side * 2 + (1 if k == 0 else 0)
             code, rng, pos, negative = _get(code, rng, data, pos, probs, sctx)
-            ectx = EXP_CTX + ((side * 4 + jb) * 5 + _bucket(k)) * 32
+            ectx = EXP_CTX + ((side * 4 + jb) * 5 + position_bucket(k)) * 32
             code, rng, pos, m = _get_exp(code, rng, data, pos, probs, ectx)
             vec[k] = -m if negative else m
         prev = m

@@ -52,7 +52,9 @@ from image_assets.codec.entropy import (
     PROB_BITS,
     SIGN_CTX,
     PlaneEncoder,
+    bit_length,
     new_probabilities,
+    position_bucket,
     vector_length,
 )
 from image_assets.codec.vector16 import N as LANES
@@ -119,12 +121,6 @@ def adapt(cdf, ctx, s):
 
 
 @njit(cache=True, inline="always")
-def position_bucket(k):
-    """0, 1, 2-3, 4-7, 8+ -> 0..4 (compares added, no branches: the decoder's next alphabet waits on it)."""
-    return (k > 0) + (k > 1) + (k > 3) + (k > 7)
-
-
-@njit(cache=True, inline="always")
 def coefficient_alphabet(group, k, prev):
     return COEFFICIENT_ALPHABET + (group * 5 + position_bucket(k)) * 3 + min(prev, 2)
 
@@ -168,9 +164,7 @@ def record_raw(records, n, value, nbits):
 @njit(cache=True, inline="always")
 def record_exp(records, n, probs, ctx, value):
     """value >= 1: v3's adaptive Exp-Golomb code (unary bit length, one context per prefix bit, raw low bits)."""
-    e = 0
-    while (value >> (e + 1)) > 0:
-        e += 1
+    e = bit_length(value) - 1
     for i in range(e):
         n = record_bit(records, n, probs, ctx + min(i, 31), 1)
     if e < MAX_EXPONENT:
@@ -179,13 +173,26 @@ def record_exp(records, n, probs, ctx, value):
 
 
 @njit(cache=True, inline="always")
-def record_vector(records, n, probs, cdf, vec, side, jb):
-    last = vector_length(vec)
-    group = side * 4 + jb
+def record_length(records, n, probs, cdf, group, last):
+    """A vector's length L (v4 and v5): the letter min(L, 15), and for a 15 L - 14 as an Exp-Golomb code."""
     letter = min(last, ESCAPE)
     n = record_letter(records, n, cdf, LENGTH_ALPHABET + group, letter)
     if letter == ESCAPE:
         n = record_exp(records, n, probs, LAST_CTX + group * 32, last - ESCAPE + 1)
+    return n
+
+
+@njit(cache=True, inline="always")
+def length_records(last):
+    """How many records `record_length` makes."""
+    return 1 + (escape_records(last - ESCAPE + 1) if last >= ESCAPE else 0)
+
+
+@njit(cache=True, inline="always")
+def _record_vector(records, n, probs, cdf, vec, side, jb):
+    last = vector_length(vec)
+    group = side * 4 + jb
+    n = record_length(records, n, probs, cdf, group, last)
     prev = 0
     for k in range(last):
         x = vec[k]
@@ -207,8 +214,8 @@ def record_vectors(probs, cdf, ranks, qu, qv, records, n):
     for tile in range(ranks.size):
         for j in range(ranks[tile]):
             jb = min(j, 3)
-            n = record_vector(records, n, probs, cdf, qu[row], 0, jb)
-            n = record_vector(records, n, probs, cdf, qv[row], 1, jb)
+            n = _record_vector(records, n, probs, cdf, qu[row], 0, jb)
+            n = _record_vector(records, n, probs, cdf, qv[row], 1, jb)
             row += 1
     return n
 
@@ -217,9 +224,7 @@ def record_vectors(probs, cdf, ranks, qu, qv, records, n):
 def escape_records(value):
     """Records of the Exp-Golomb code of value >= 1 (`record_exp`): e prefix decisions and a terminating one
     below MAX_EXPONENT, then ceil(e / 12) raw chunks, e being its bit length - 1."""
-    e = 0
-    while (value >> (e + 1)) > 0:
-        e += 1
+    e = bit_length(value) - 1
     return e + (1 if e < MAX_EXPONENT else 0) + (e + RAW_CHUNK - 1) // RAW_CHUNK
 
 
@@ -232,7 +237,7 @@ def record_count(qu, qv):
     for q in (qu, qv):
         for i in range(q.shape[0]):
             last = vector_length(q[i])
-            total += 1 + (escape_records(last - ESCAPE + 1) if last >= ESCAPE else 0)
+            total += length_records(last)
             for k in range(last):
                 m = abs(np.int64(q[i, k]))
                 total += 1 + (m != 0) + (escape_records(m - ESCAPE + 1) if m >= ESCAPE else 0)
@@ -405,13 +410,20 @@ def get_exp(x, y, data, pos, probs, ctx):
 
 
 @njit(cache=True, inline="always")
-def get_vector(x, y, data, pos, probs, cdf, vec, side, jb):
-    n = vec.size
-    group = side * 4 + jb
+def get_length(x, y, data, pos, probs, cdf, group):
+    """What `record_length` wrote: (x, y, pos, L)."""
     x, y, pos, last = get_letter(x, y, data, pos, cdf, LENGTH_ALPHABET + group)
     if last == ESCAPE:
         x, y, pos, extra = get_exp(x, y, data, pos, probs, LAST_CTX + group * 32)
         last = extra + ESCAPE - 1
+    return x, y, pos, last
+
+
+@njit(cache=True, inline="always")
+def _get_vector(x, y, data, pos, probs, cdf, vec, side, jb):
+    n = vec.size
+    group = side * 4 + jb
+    x, y, pos, last = get_length(x, y, data, pos, probs, cdf, group)
     if last > n:
         return x, y, pos, DECODE_BAD_LAST
     for k in range(n):
@@ -454,10 +466,10 @@ def decode_plane_vectors(data, probs, cdf, cursor, all_ranks, first, last, block
                 x, y = RANS_LOW, RANS_LOW
         for j in range(all_ranks[tile]):
             jb = min(j, 3)
-            x, y, pos, status = get_vector(x, y, data, pos, probs, cdf, qu[row], 0, jb)
+            x, y, pos, status = _get_vector(x, y, data, pos, probs, cdf, qu[row], 0, jb)
             if status != DECODE_OK:
                 return status
-            x, y, pos, status = get_vector(x, y, data, pos, probs, cdf, qv[row], 1, jb)
+            x, y, pos, status = _get_vector(x, y, data, pos, probs, cdf, qv[row], 1, jb)
             if status != DECODE_OK:
                 return status
             row += 1

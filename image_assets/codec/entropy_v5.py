@@ -22,7 +22,15 @@ import numpy as np
 from numba import njit
 
 from image_assets.codec.compiled import NO_REFCOUNTS
-from image_assets.codec.entropy import DECODE_BAD_LAST, DECODE_OK, EXP_CTX, LAST_CTX, SIGN_CTX, vector_length
+from image_assets.codec.entropy import (
+    DECODE_BAD_LAST,
+    DECODE_OK,
+    EXP_CTX,
+    SIGN_CTX,
+    bit_length,
+    position_bucket,
+    vector_length,
+)
 from image_assets.codec.entropy_v4 import (
     COEFFICIENT_ALPHABET,
     DECODE_BAD_STREAM,
@@ -41,12 +49,14 @@ from image_assets.codec.entropy_v4 import (
     escape_records,
     get_bit,
     get_exp,
+    get_length,
     get_letter,
     get_raw,
-    position_bucket,
+    length_records,
     read_u32,
     record_bit,
     record_exp,
+    record_length,
     record_letter,
     record_raw,
 )
@@ -83,21 +93,13 @@ def _initial_alphabets() -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def _bit_length(value):
-    length = 0
-    while (value >> length) > 0:
-        length += 1
-    return length
-
-
-@njit(cache=True, inline="always")
 def _magnitude_letter(large):
     """(letter, raw bits below it) of large = m - LARGE >= 0."""
     if large < EXACT:
         return large, 0
     if large >= CLASS_LIMIT:
         return ESCAPE, 0
-    length = _bit_length(large)  # 4..10: letters 8..14, with length - 1 raw bits below the top one
+    length = bit_length(large)  # 4..10: letters 8..14, with length - 1 raw bits below the top one
     return EXACT + length - 4, length - 1
 
 
@@ -133,10 +135,7 @@ def _large_records(large):
 def _record_vector(records, n, probs, cdf, vec, side, jb):
     last = vector_length(vec)
     group = side * 4 + jb
-    letter = min(last, ESCAPE)
-    n = record_letter(records, n, cdf, LENGTH_ALPHABET + group, letter)
-    if letter == ESCAPE:
-        n = record_exp(records, n, probs, LAST_CTX + group * 32, last - ESCAPE + 1)
+    n = record_length(records, n, probs, cdf, group, last)
     prev = 0
     for k in range(last):
         x = np.int64(vec[k])
@@ -152,7 +151,8 @@ def _record_vector(records, n, probs, cdf, vec, side, jb):
 
 @njit(cache=True, nogil=True, **NO_REFCOUNTS)
 def record_vectors(probs, cdf, ranks, qu, qv, records, n):
-    """Append the records of the qu and qv rows of consecutive tiles to records[n:]; returns the new count."""
+    """Append the records of the qu and qv rows of consecutive tiles to records[n:]; returns the new count (v4's
+    loop around v5's `_record_vector`; why it is not shared: `decode_plane_vectors`)."""
     row = 0
     for tile in range(ranks.size):
         for j in range(ranks[tile]):
@@ -171,7 +171,7 @@ def record_count(qu, qv):
     for q in (qu, qv):
         for i in range(q.shape[0]):
             last = vector_length(q[i])
-            total += 1 + (escape_records(last - ESCAPE + 1) if last >= ESCAPE else 0)
+            total += length_records(last)
             for k in range(last):
                 m = abs(np.int64(q[i, k]))
                 total += 1 + ((1 + _large_records(m - LARGE)) if m > SIGNED else 0)
@@ -207,10 +207,7 @@ def _get_large(x, y, data, pos, probs, cdf, bucket):
 @njit(cache=True, inline="always")
 def _get_vector(x, y, data, pos, probs, cdf, vec, side, jb):
     group = side * 4 + jb
-    x, y, pos, last = get_letter(x, y, data, pos, cdf, LENGTH_ALPHABET + group)
-    if last == ESCAPE:
-        x, y, pos, extra = get_exp(x, y, data, pos, probs, LAST_CTX + group * 32)
-        last = extra + ESCAPE - 1
+    x, y, pos, last = get_length(x, y, data, pos, probs, cdf, group)
     if last > vec.size:
         return x, y, pos, DECODE_BAD_LAST
     vec[:] = 0

@@ -216,13 +216,18 @@ def move_towards(typingctx, table, offset, letter, shift, total):
     return signature, codegen
 
 
+def _require_integer(array) -> None:
+    """`_require` for any integer element type."""
+    if not (isinstance(array, types.Array) and isinstance(array.dtype, types.Integer) and array.layout == "C"):
+        raise errors.TypingError("a C-contiguous integer array is required")
+
+
 @intrinsic
 def load_int(typingctx, array, index):
     """array.flat[index] as an int64, for an integer array (C-contiguous; the caller checks the bounds). Plain
     indexing of a 2-D table multiplies by its run-time stride and handles negative indices: a third of the
     instructions of an entropy decoder's letter."""
-    if not (isinstance(array, types.Array) and isinstance(array.dtype, types.Integer) and array.layout == "C"):
-        raise errors.TypingError("a C-contiguous integer array is required")
+    _require_integer(array)
     signature = types.int64(array, index)
 
     def codegen(context, builder, sig, args):
@@ -235,8 +240,7 @@ def load_int(typingctx, array, index):
 @intrinsic
 def store_int(typingctx, array, index, value):
     """array.flat[index] = value (truncated to the element type; `load_int`'s counterpart)."""
-    if not (isinstance(array, types.Array) and isinstance(array.dtype, types.Integer) and array.layout == "C"):
-        raise errors.TypingError("a C-contiguous integer array is required")
+    _require_integer(array)
     signature = types.void(array, index, value)
 
     def codegen(context, builder, sig, args):
