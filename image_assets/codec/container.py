@@ -11,6 +11,8 @@ import itertools
 import json
 import struct
 import zlib
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -83,14 +85,17 @@ class Payload:
     interleave: each has its own stream). The ranks are coded up front, the vectors as they arrive, so only
     compressed bytes are held."""
 
-    def __init__(self, layouts: list[PlaneLayout], ranks: list[np.ndarray]) -> None:
+    def __init__(
+        self, layouts: list[PlaneLayout], ranks: list[np.ndarray], submit: Callable[..., Future] | None = None
+    ) -> None:
+        """`submit`: where finished rANS blocks are coded (`PlaneEncoderV4`); by default as they finish."""
         from image_assets.codec.entropy_v5 import (
             PlaneEncoderV5,
         )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
 
         self.layouts = layouts
         self.streams = [
-            PlaneEncoderV5(r, tiles_per_row(lay), min(lay.tile_h, lay.tile_w))
+            PlaneEncoderV5(r, tiles_per_row(lay), min(lay.tile_h, lay.tile_w), submit)
             for lay, r in zip(layouts, ranks, strict=True)
         ]
         self.expected = [int(np.asarray(r).size) for r in ranks]

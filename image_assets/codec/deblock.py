@@ -16,6 +16,8 @@ the filter applied), so decoders need no tuning of their own.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from numba import njit
 
@@ -99,15 +101,16 @@ def _scatter3(lines, edges, row, stride):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _vertical_edges3(pixels, edges, active, strengths):
-    """The vertical edges of a 3-channel image (the common case): each edge's 8 pixels are 24 bytes of a row,
-    copied into a byte line buffer whole pixels at a time, then converted, filtered and rounded as flat runs."""
+def _vertical_edges3(pixels, edges, active, strengths, start, stop):
+    """The vertical edges of rows start..stop-1 of a 3-channel image (the common case): each edge's 8 pixels are
+    24 bytes of a row, copied into a byte line buffer whole pixels at a time, then converted, filtered and rounded
+    as flat runs."""
     height, width, _ = pixels.shape
     stride = edges.size * 3 + 1
     line_bytes = np.empty(8 * stride, np.uint8)
     lines = np.empty(8 * stride, np.float32)
     rows = pixels.reshape(height, width * 3)
-    for y in range(height):
+    for y in range(start, stop):
         _gather3(rows[y], edges, line_bytes, stride)
         for k in range(lines.size):
             lines[k] = np.float32(line_bytes[k])
@@ -118,9 +121,10 @@ def _vertical_edges3(pixels, edges, active, strengths):
 
 
 @njit(cache=True, nogil=True)
-def deblock(pixels, channels, grid_h, grid_w, coarse, strength):
-    """Filter every tile edge of the first `channels` channels of an HxWxC uint8 image, in place: vertical edges
-    (gathered row by row into a line buffer), then horizontal ones (rows are already lines)."""
+def deblock(pixels, channels, grid_h, grid_w, coarse, strength, start, stop):
+    """Filter the tile edges within rows start..stop-1 of the first `channels` channels of an HxWxC uint8 image,
+    in place: vertical edges (gathered row by row into a line buffer), then the horizontal ones whose 8 rows lie
+    inside (rows are already lines). Strips cut as `strips` does filter every edge exactly once."""
     height, width, depth = pixels.shape
     if strength <= 0.0:
         return
@@ -134,10 +138,10 @@ def deblock(pixels, channels, grid_h, grid_w, coarse, strength):
         for c in range(depth):
             strengths[e * depth + c] = _edge_strength(edges[e], grid_w, coarse, strength)
     if depth == 3:
-        _vertical_edges3(pixels, edges, active, strengths)
+        _vertical_edges3(pixels, edges, active, strengths, start, stop)
     else:
         lines = np.empty((8, edges.size * depth), np.float32)
-        for y in range(height):
+        for y in range(start, stop):
             for e in range(edges.size):
                 x = edges[e]
                 for i in range(8):
@@ -152,6 +156,8 @@ def deblock(pixels, channels, grid_h, grid_w, coarse, strength):
     flat = pixels.reshape(height, width * depth)
     rows = np.empty((8, width * depth), np.float32)
     for y in range(max(grid_h, 4), height - 3, grid_h):
+        if y - 4 < start or y + 4 > stop:
+            continue
         for i in range(8):
             for j in range(width * depth):
                 rows[i, j] = flat[y - 4 + i, j]
@@ -161,14 +167,29 @@ def deblock(pixels, channels, grid_h, grid_w, coarse, strength):
                 flat[y - 4 + i, j] = _store(rows[i, j])
 
 
-def apply(pixels: np.ndarray, grid: tuple[int, int], strength: float, coarse: int = 1) -> None:
+def strips(height: int, grid_h: int, count: int) -> list[tuple[int, int]]:
+    """About `count` row ranges covering the image that `deblock` can filter independently (threads): cut half a
+    tile between horizontal edges, so each edge's 8 rows fall inside one strip (tiles under 8 rows: one strip)."""
+    if count <= 1 or grid_h < 8:
+        return [(0, height)]
+    edges = -(-height // grid_h)
+    cuts = [grid_h * (edges * i // count) + grid_h // 2 for i in range(1, count)]
+    bounds = [0, *sorted({c for c in cuts if 0 < c < height}), height]
+    return list(itertools.pairwise(bounds))
+
+
+def apply(
+    pixels: np.ndarray, grid: tuple[int, int], strength: float, coarse: int = 1, rows: tuple[int, int] | None = None
+) -> None:
     """Deblock decoded pixels (HxW or HxWxC uint8) in place; alpha is left alone. `coarse`: every how many tile edges
-    a chroma tile edge falls (2 for 4:2:0, whose chroma tiles cover twice the pixels), else 1."""
+    a chroma tile edge falls (2 for 4:2:0, whose chroma tiles cover twice the pixels), else 1. `rows`: only one of
+    `strips`' row ranges (the edges it owns), for threads."""
     if strength <= 0:
         return
+    start, stop = rows if rows is not None else (0, pixels.shape[0])
     work = pixels if pixels.flags.c_contiguous else np.ascontiguousarray(pixels)
     hwc = work.reshape(work.shape[0], work.shape[1], -1)
     colour = 3 if hwc.shape[2] >= 3 else 1
-    deblock(hwc, colour, grid[0], grid[1], coarse, np.float32(strength))
+    deblock(hwc, colour, grid[0], grid[1], coarse, np.float32(strength), start, stop)
     if work is not pixels:
-        pixels[...] = work
+        pixels[start:stop] = work[start:stop]

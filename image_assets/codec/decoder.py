@@ -139,8 +139,15 @@ def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS) -> np
     return out
 
 
-def deblock_tiles(pixels: np.ndarray, layouts: list[PlaneLayout], color: str, strength: float) -> None:
-    """The v3 deblocking filter over the first plane's tile grid (nothing for whole-plane layouts)."""
+def deblock_tiles(
+    pixels: np.ndarray,
+    layouts: list[PlaneLayout],
+    color: str,
+    strength: float,
+    rows: tuple[int, int] | None = None,
+) -> None:
+    """The v3 deblocking filter over the first plane's tile grid (nothing for whole-plane layouts); `rows`: one of
+    `deblock.strips`' row ranges."""
     first = layouts[0]
     if strength > 0 and (first.tile_h < first.height or first.tile_w < first.width):
         from image_assets.codec import (
@@ -148,4 +155,4 @@ def deblock_tiles(pixels: np.ndarray, layouts: list[PlaneLayout], color: str, st
         )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
 
         coarse = 2 if color == "ycbcr420" and len(layouts) >= 3 else 1
-        deblock.apply(pixels, (first.tile_h, first.tile_w), strength, coarse)
+        deblock.apply(pixels, (first.tile_h, first.tile_w), strength, coarse, rows)

@@ -33,7 +33,7 @@ from image_assets.codec.selection import (
     step_scales,
 )
 from image_assets.codec.stages import stage
-from image_assets.codec.threads import parallel_map
+from image_assets.codec.threads import parallel_map, submitter, worker_count
 
 TILED = Layout("ycbcr420", 16)
 CLASSIC = Layout("identity", None)  # per-channel whole-image SVD: what "rank" and "energy" mean
@@ -162,9 +162,20 @@ class _Canvas:
                 band_pixels(band_index)
         else:
             parallel_map(band_pixels, range(len(analysis.bands)))
-        deblock_tiles(out, analysis.layouts, analysis.layout.color, deblock_strength(analysis, trial))
+        from image_assets.codec.deblock import strips  # compiled (numba): imported on first use
+
+        strength = deblock_strength(analysis, trial)
+        decoded = out if pixels.ndim == 3 else out[:, :, 0]
+
+        def finish_strip(rows: tuple[int, int]) -> float:
+            """Deblock one strip and measure it (threads take whole strips: they own disjoint rows and edges)."""
+            deblock_tiles(out, analysis.layouts, analysis.layout.color, strength, rows)
+            return metrics.squared_error(decoded[rows[0] : rows[1]], pixels[rows[0] : rows[1]])
+
+        grid = analysis.layouts[0].tile_h
+        errors = parallel_map(finish_strip, strips(out.shape[0], grid, 2 * worker_count()))
         self.latest = trial
-        return metrics.mse(out if pixels.ndim == 3 else out[:, :, 0], pixels)
+        return math.fsum(errors) / pixels.size
 
 
 def _band_code(analysis: Analysis, trial: _Trial, index: int, band_index: int, *, keep: bool = True) -> PlaneCode:
@@ -431,10 +442,12 @@ def _write(analysis: Analysis, trial: _Trial, policy: RankPolicy, *, release: bo
     """The file for `trial`, its vectors quantised band by band straight into the payload. With `release`
     (an encode's last write) each band's stored factors are dropped once quantised, while the payload grows
     a plane at a time."""
-    payload = container.Payload(analysis.layouts, trial.ranks)
+    payload = container.Payload(analysis.layouts, trial.ranks, submitter())
 
     def plane_stream(index: int) -> None:
-        """One plane's stream (threads take whole planes: each has its own coder)."""
+        """One plane's stream (threads take whole planes: each has its own coder). Its model is one chain, so the
+        luma plane's would keep one thread busy for most of the stage: its finished rANS blocks go back to the pool
+        (`submitter`), where the other thread codes them once the chroma planes are done."""
         for band_index in range(len(analysis.bands)):
             code = _band_code(analysis, trial, index, band_index, keep=not release)
             if release:

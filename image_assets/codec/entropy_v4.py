@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Callable
+from concurrent.futures import Future
 
 import numpy as np
 from numba import njit
@@ -296,10 +298,15 @@ class PlaneEncoderV4:
     record_count = staticmethod(record_count)
     record_vectors = staticmethod(record_vectors)
 
-    def __init__(self, ranks: np.ndarray, per_row: int, limit: int) -> None:
+    def __init__(
+        self, ranks: np.ndarray, per_row: int, limit: int, submit: Callable[..., Future] | None = None
+    ) -> None:
+        """`submit(encode_block, pieces)`, when given, codes each finished block elsewhere (a thread pool) while
+        this stream models the next: the model is one chain per plane, its blocks' rANS passes are not."""
         ranks = np.ascontiguousarray(ranks, np.int64)
         ranks_stream = PlaneEncoder(ranks, per_row, limit).finish()  # v3's stream of the ranks alone
-        self.chunks = [RANKS_PREFIX.pack(len(ranks_stream)), ranks_stream]
+        self.chunks: list[bytes | Future] = [RANKS_PREFIX.pack(len(ranks_stream)), ranks_stream]
+        self.submit = submit
         self.probs = new_probabilities()  # the vectors' model starts afresh, as the decoder's does
         self.alphabets = self.new_alphabets()
         self.block_tiles = block_tiles(per_row)
@@ -325,7 +332,8 @@ class PlaneEncoderV4:
             first, row = last, row + rows
             if self.next_tile % self.block_tiles == 0 or self.next_tile == self.tiles:
                 if self.pending:
-                    self.chunks.append(encode_block(self.pending))
+                    pieces = self.pending
+                    self.chunks.append(self.submit(encode_block, pieces) if self.submit else encode_block(pieces))
                 self.pending = []
 
     def finish(self) -> bytes:
@@ -336,7 +344,7 @@ class PlaneEncoderV4:
         if self.next_tile != self.tiles:
             raise ValueError(f"a v{self.version} plane finished before every tile was added")
         chunks, self.chunks = self.chunks, []
-        return chunks
+        return [chunk.result() if isinstance(chunk, Future) else chunk for chunk in chunks]
 
 
 # --- decoding -----------------------------------------------------------------------------------------------

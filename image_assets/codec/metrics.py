@@ -19,19 +19,23 @@ PEAK = 255.0
 def mse(a: np.ndarray, b: np.ndarray) -> float:
     """Mean squared error: exact for uint8 images (the encoder measures its trials the same way), float32 row
     sums added in float64 otherwise."""
+    return squared_error(a, b) / a.size
+
+
+def squared_error(a: np.ndarray, b: np.ndarray) -> float:
+    """Sum of squared differences (`mse` times the size): exact integers for uint8 images, so row ranges summed on
+    several threads add up to the whole image's."""
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     if a.dtype == np.uint8 and b.dtype == np.uint8 and a.size:
-        from image_assets.codec.kernels import (
-            squared_error,
-        )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
+        from image_assets.codec import kernels  # compiled (numba): imported on first use (definitions load faster)
 
         rows = a.shape[0]
-        return (
-            squared_error(np.ascontiguousarray(a).reshape(rows, -1), np.ascontiguousarray(b).reshape(rows, -1)) / a.size
+        return kernels.squared_error(
+            np.ascontiguousarray(a).reshape(rows, -1), np.ascontiguousarray(b).reshape(rows, -1)
         )
     d = np.subtract(a, b, dtype=np.float32).reshape(a.shape[0], -1)
-    return float(np.einsum("ij,ij->i", d, d).sum(dtype=np.float64)) / d.size
+    return float(np.einsum("ij,ij->i", d, d).sum(dtype=np.float64))
 
 
 def psnr_from_mse(value: float) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from image_assets.codec.threads import parallel_map
 from image_assets.codec.tiles import to_tiles
 
 COLOR_MODELS = ("identity", "ycbcr", "ycbcr420")
@@ -63,8 +64,13 @@ class PlaneSource:
             )  # compiled (numba): imported on first use, so processes that only load definitions skip ~1 s
 
             cb, cr = (np.empty(self.shapes[1], np.float32) for _ in range(2))
-            errors = kernels.rgb_to_chroma420(self.pixels, _FORWARD32[1], _FORWARD32[2], cb, cr)
-            for c, small, error in ((1, cb, errors[0]), (2, cr, errors[1])):
+            errors = np.empty((2, cb.shape[0]))
+
+            def chroma_rows(rows: tuple[int, int]) -> None:
+                kernels.rgb_to_chroma420(self.pixels, _FORWARD32[1], _FORWARD32[2], cb, cr, *rows, errors)
+
+            parallel_map(chroma_rows, _row_ranges(cb.shape[0], CHROMA_STRIP_ROWS))
+            for c, small, error in ((1, cb, kernels.ordered_sum(errors[0])), (2, cr, kernels.ordered_sum(errors[1]))):
                 self.residual += self.weights[c] * error
                 self._stored[c] = small
                 self.weights[c] *= 4.0
@@ -179,3 +185,10 @@ def plane_shapes(color: str, height: int, width: int, channels: int) -> list[tup
         half = ((height + 1) // 2, (width + 1) // 2)
         shapes[1] = shapes[2] = half
     return shapes
+
+
+CHROMA_STRIP_ROWS = 128  # half-resolution rows per task of the chroma transform (threads)
+
+
+def _row_ranges(rows: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + size, rows)) for start in range(0, rows, size)]

@@ -15,6 +15,7 @@ import numpy as np
 
 from image_assets.codec.analysis import Analysis
 from image_assets.codec.quant import PlaneLayout
+from image_assets.codec.threads import parallel_map
 
 KAPPA = 0.6  # keep threshold in units of delta * sqrt((m+n)/2); tuned on photos with format v3's entropy coder
 # Chroma planes are quantised this much coarser than the MSE optimum (and keep triplets accordingly): at the same
@@ -49,10 +50,12 @@ def step_scales(analysis: Analysis) -> list[float]:
 
 
 def spectrum(analysis: Analysis) -> Spectrum:
-    """Sort every plane's nonzero singular values by keep priority (about 20 bytes per triplet at the peak)."""
-    neg_keys, kept_energy, coefs = [], [], []
-    for lay, plane, scale in zip(analysis.layouts, analysis.svds, step_scales(analysis), strict=True):
-        values = plane.s[plane.s > 0]  # float32
+    """Sort every plane's nonzero singular values by keep priority (about 20 bytes per triplet at the peak; threads
+    take planes)."""
+
+    def plane_spectrum(item: tuple[PlaneLayout, np.ndarray, float]) -> tuple[np.ndarray, np.ndarray]:
+        lay, s, scale = item
+        values = s[s > 0]  # float32
         values.sort()
         values = values[::-1]  # descending sigma: descending priority
         half = (lay.tile_h + lay.tile_w) / 2.0
@@ -62,9 +65,12 @@ def spectrum(analysis: Analysis) -> Spectrum:
         np.square(values, out=energy[1:], dtype=np.float64)
         energy[1:] *= lay.weight
         np.cumsum(energy[1:], out=energy[1:])
-        neg_keys.append(key)
-        kept_energy.append(energy)
-        coefs.append((lay.tile_h + lay.tile_w) * scale * scale)
+        return key, energy
+
+    scales = step_scales(analysis)
+    items = [(lay, plane.s, scale) for lay, plane, scale in zip(analysis.layouts, analysis.svds, scales, strict=True)]
+    neg_keys, kept_energy = (list(column) for column in zip(*parallel_map(plane_spectrum, items), strict=True))
+    coefs = [(lay.tile_h + lay.tile_w) * scale * scale for lay, scale in zip(analysis.layouts, scales, strict=True)]
     return Spectrum(
         neg_keys=neg_keys,
         kept_energy=kept_energy,
@@ -100,12 +106,15 @@ def delta_for_mse(spec: Spectrum, goal: float) -> float:
 
 def ranks_for(analysis: Analysis, delta: float) -> list[np.ndarray]:
     """Per-plane, per-tile ranks the step implies (prefixes, since sigma is sorted within a tile)."""
+    from image_assets.codec import kernels  # compiled (numba): imported on first use (definitions load faster)
+
     out = []
     for lay, plane, scale in zip(analysis.layouts, analysis.svds, step_scales(analysis), strict=True):
-        s = plane.s
         half = (lay.tile_h + lay.tile_w) / 2.0
         threshold = KAPPA * delta * scale * np.sqrt(half / lay.weight)
-        out.append((s >= threshold).sum(axis=1))
+        ranks = np.empty(plane.s.shape[0], np.int64)
+        kernels.count_at_least(plane.s, float(threshold), ranks)  # compared in float64, as numpy does
+        out.append(ranks)
     return out
 
 
