@@ -7,6 +7,11 @@ with the SVD codec at that PSNR target and with Pillow JPEG at the smallest qual
 (`matched_quality` from benchmarks/codec.py); each PNG shows original | SVD | JPEG for the region, upscaled ×3
 with nearest-neighbour so that tiles and blocks stay visible, over a caption with the whole image's PSNR, SSIM
 and bytes. One BLAS thread. Writes to benchmarks/results/crops/ (a few seconds).
+
+A grid is measured as well as shown: `metrics.grid_step` is how much larger the luma steps between neighbouring pixels
+are across the codec's block edges (SVD tiles: 16, JPEG blocks: 8) than elsewhere in the crop, minus the same for
+the original (whose content has no reason to step at those lines), in grey levels. A visible grid adds steps at
+its edges only; 0 means the edges are like any other line of pixels.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.codec import PHOTOS, RESULTS, load, matched_quality, pil_decode, print_table  # noqa: E402
 from image_assets.codec import blas_threads, decode, encode  # noqa: E402
-from image_assets.codec.metrics import psnr, ssim  # noqa: E402
+from image_assets.codec.metrics import grid_step, psnr, ssim  # noqa: E402
 
 # name -> (photo, rows, cols): half-open pixel ranges of the crop.
 REGIONS = {
@@ -34,6 +39,7 @@ TARGETS = (30.0, 35.0)
 SCALE = 3
 GAP = 6
 CAPTION = 64
+GRIDS = {"SVD": 16, "JPEG": 8}  # the tile / block edges each codec's errors could line up on
 
 
 def panel(pixels: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]) -> Image.Image:
@@ -80,14 +86,14 @@ def main() -> None:
                 shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
                 for codec, (out, size, title) in stats.items():
                     whole_psnr, whole_ssim = psnr(pixels, out), ssim(pixels, out)
-                    crop_psnr = psnr(
-                        pixels[rows[0] : rows[1], cols[0] : cols[1]], out[rows[0] : rows[1], cols[0] : cols[1]]
-                    )
+                    crop = pixels[rows[0] : rows[1], cols[0] : cols[1]], out[rows[0] : rows[1], cols[0] : cols[1]]
+                    crop_psnr = psnr(*crop)
+                    step = grid_step(*crop, GRIDS[codec], (rows[0], cols[0]))
                     captions.append(
                         [
                             title,
                             f"{whole_psnr:.2f} dB, SSIM {whole_ssim:.4f}, {size:,} B",
-                            f"crop PSNR {crop_psnr:.2f} dB",
+                            f"crop PSNR {crop_psnr:.2f} dB, grid step {step:+.2f}",
                         ]
                     )
                     table.append(
@@ -100,6 +106,7 @@ def main() -> None:
                             f"{whole_psnr:.2f}",
                             f"{whole_ssim:.4f}",
                             f"{crop_psnr:.2f}",
+                            f"{step:+.2f} ({GRIDS[codec]} px)",
                             str(shown) if codec == "SVD" else "",
                         ]
                     )
@@ -107,7 +114,7 @@ def main() -> None:
                 sheet(panels, captions).save(path)
     print_table(
         f"crops (original | SVD | JPEG, ×{SCALE} nearest; bytes, PSNR and SSIM of the whole image)",
-        ["region", "target dB", "codec", "quality", "bytes", "PSNR", "SSIM", "crop PSNR", "file"],
+        ["region", "target dB", "codec", "quality", "bytes", "PSNR", "SSIM", "crop PSNR", "grid step", "file"],
         table,
     )
 

@@ -122,5 +122,31 @@ def fast_ssim(a: np.ndarray, b: np.ndarray) -> float:
     return (total + shifted) / (count + more)
 
 
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def grid_step(original: np.ndarray, decoded: np.ndarray, grid: int, origin: tuple[int, int] = (0, 0)) -> float:
+    """How visible a block grid is: grey levels by which the decoded image's luma steps between neighbouring pixels
+    are larger across the lines every `grid` pixels than across all other lines, beyond what the original's are
+    (its content has no reason to step there). A grid adds steps at its edges only; ~0 means the edges look like
+    any other line. `origin`: the image row and column of a crop's first pixel, so edges fall where the image's do."""
+    edge, other = _edge_and_other_steps(decoded, grid, origin)
+    original_edge, original_other = _edge_and_other_steps(original, grid, origin)
+    return (edge - other) - (original_edge - original_other)
+
+
+def _edge_and_other_steps(pixels: np.ndarray, grid: int, origin: tuple[int, int]) -> tuple[float, float]:
+    """Mean |luma step| across the grid's lines, and across all other lines."""
+    values = pixels.astype(np.float64)
+    if values.ndim == 3:  # colour: luma; grey with alpha: the grey
+        values = values[:, :, :3] @ LUMA if values.shape[2] >= 3 else values[:, :, 0]
+    down, right = np.abs(np.diff(values, axis=0)), np.abs(np.diff(values, axis=1))
+    on_row = (np.arange(down.shape[0]) + origin[0] + 1) % grid == 0  # step i: between rows origin + i and + i + 1
+    on_col = (np.arange(right.shape[1]) + origin[1] + 1) % grid == 0
+    edge = (down[on_row].mean() + right[:, on_col].mean()) / 2
+    other = (down[~on_row].mean() + right[:, ~on_col].mean()) / 2
+    return float(edge), float(other)
+
+
 def bits_per_pixel(n_bytes: int, height: int, width: int) -> float:
     return 8.0 * n_bytes / (height * width)

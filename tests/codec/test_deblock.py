@@ -53,3 +53,22 @@ def test_tiles_under_eight_rows_are_one_strip():
     """An edge's filter reaches 4 rows each side: below 8-row tiles no cut keeps every edge inside one strip."""
     assert deblock.strips(100, 4, 5) == [(0, 100)]
     assert deblock.strips(100, 16, 1) == [(0, 100)]
+
+
+def test_no_tile_grid_on_the_portrait_at_30_db(monkeypatch):
+    """The crops' measure of a grid (`metrics.grid_step`) on the portrait's face at 30 dB: the decoded image must
+    step across tile edges no more than elsewhere (JPEG at the same PSNR: +3.9 grey levels), and the same file
+    rendered without the deblocking filter must show its grid, or the measure would prove nothing."""
+    from image_assets.codec import decode, decoder, encode
+    from image_assets.codec.metrics import grid_step
+    from tests.codec.conftest import photo
+
+    pixels = photo("astronaut.png")
+    data = encode(pixels, psnr=30)
+    face = slice(15, 185), slice(140, 310)
+    filtered = decode(data)
+    monkeypatch.setattr(decoder, "deblock_tiles", lambda *args, **kwargs: None)
+    unfiltered = decode(data)
+    assert abs(grid_step(pixels[face], filtered[face], 16, (15, 140))) < 0.5
+    assert grid_step(pixels[face], unfiltered[face], 16, (15, 140)) > 2.5
+    assert abs(grid_step(pixels, filtered, 16)) < 0.5  # the whole photo too
