@@ -376,10 +376,11 @@ def refine(analysis: Analysis, min_sigma: list[float]) -> int:
     its Jacobi step grows with k^3) and then often needed the exact solve as well, so there is none. The tiles of
     consecutive bands go to the kernel together (up to EXACT_GROUP_TILES, at least one group per thread): band by
     band, a 1080p encode made 37 calls of ~25 tiles, and each batch of 8 lanes waits for its slowest tile."""
-    if analysis.tails is None:
+    tails = analysis.tails
+    if tails is None:
         return 0
-    refined = 0
-    for index, (tail, floor) in enumerate(zip(analysis.tails, min_sigma, strict=True)):
+    work: list[tuple[int, list[tuple[int, np.ndarray]]]] = []  # (plane, its bands' tiles to solve in one call)
+    for index, (tail, floor) in enumerate(zip(tails, min_sigma, strict=True)):
         plane = analysis.svds[index]
         if plane.exact is None or plane.fast_rank is None:
             continue
@@ -388,40 +389,39 @@ def refine(analysis: Analysis, min_sigma: list[float]) -> int:
             continue
         firsts = np.array([band.tiles[index][0] for band in analysis.bands])
         owner = np.searchsorted(firsts, need, side="right") - 1  # the band of each tile
-        work = [(int(b), need[owner == b] - firsts[b]) for b in np.unique(owner)]
+        bands = [(int(b), need[owner == b] - firsts[b]) for b in np.unique(owner)]
         size = min(EXACT_GROUP_TILES, -(-need.size // worker_count()))
-        groups = _consecutive(work, [local.size for _b, local in work], size)
+        work += [(index, group) for group in _consecutive(bands, [local.size for _b, local in bands], size)]
 
-        def solve_exact(
-            group: list[tuple[int, np.ndarray]], plane: PlaneSVD = plane, tail: np.ndarray = tail, index: int = index
-        ) -> int:
-            """Consecutive bands' tiles in one kernel call (threads take whole groups: their tiles, sums and
-            factors are disjoint)."""
-            s, exact = plane.s, plane.exact
-            assert exact is not None
-            top, bottom = analysis.bands[group[0][0]], analysis.bands[group[-1][0]]
-            base = top.tiles[index][0]
-            wanted = np.concatenate([analysis.bands[b].tiles[index][0] - base + local for b, local in group])
-            tiles = analysis.tiles_at(index, top.rows[index][0], bottom.rows[index][1], wanted)
-            exact_u, exact_s, exact_vt = exact_tile_svd(tiles, dct=True)
-            del tiles
-            start = 0
-            for band_index, local in group:
-                part = slice(start, start + local.size)
-                start += local.size
-                at = analysis.bands[band_index].tiles[index][0] + local
-                tail[at] = 0.0
-                s[at] = 0.0
-                s[at, : exact_s.shape[1]] = exact_s[part]
-                exact[at] = True
-                u, vt = analysis.prune(index, exact_u[part], exact_vt[part], s[at])
-                old = plane.parts[band_index]
-                if old is not None:
-                    plane.parts[band_index] = analysis.keep(_with_exact(old, local, u, vt), replaces=old)
-            return start
+    def solve_exact(item: tuple[int, list[tuple[int, np.ndarray]]]) -> int:
+        """Consecutive bands' tiles of one plane in one kernel call (threads take whole groups, of every plane at
+        once: their tiles, sums and factors are disjoint)."""
+        index, group = item
+        plane, tail = analysis.svds[index], tails[index]
+        s, exact = plane.s, plane.exact
+        assert exact is not None
+        top, bottom = analysis.bands[group[0][0]], analysis.bands[group[-1][0]]
+        base = top.tiles[index][0]
+        wanted = np.concatenate([analysis.bands[b].tiles[index][0] - base + local for b, local in group])
+        tiles = analysis.tiles_at(index, top.rows[index][0], bottom.rows[index][1], wanted)
+        exact_u, exact_s, exact_vt = exact_tile_svd(tiles, dct=True)
+        del tiles
+        start = 0
+        for band_index, local in group:
+            part = slice(start, start + local.size)
+            start += local.size
+            at = analysis.bands[band_index].tiles[index][0] + local
+            tail[at] = 0.0
+            s[at] = 0.0
+            s[at, : exact_s.shape[1]] = exact_s[part]
+            exact[at] = True
+            u, vt = analysis.prune(index, exact_u[part], exact_vt[part], s[at])
+            old = plane.parts[band_index]
+            if old is not None:
+                plane.parts[band_index] = analysis.keep(_with_exact(old, local, u, vt), replaces=old)
+        return start
 
-        refined += sum(parallel_map(solve_exact, groups))
-    return refined
+    return sum(parallel_map(solve_exact, work))
 
 
 def _todo(plane: PlaneSVD, tail: np.ndarray, floor: float) -> np.ndarray:

@@ -3,6 +3,8 @@ images; `codec_threads(n)` lets one large encode (the CLI's `--threads`) use n c
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -40,9 +42,10 @@ _pool: ContextVar[ThreadPoolExecutor | None] = ContextVar("codec_pool", default=
 
 @contextmanager
 def codec_threads(n: int | None = 1) -> Iterator[None]:
-    """Run one encode's compiled kernels on `n` threads inside the block (they release the GIL): bands of tiles,
-    trial renders, deblocking strips and plane streams go to a thread pool. 1 (the default, and what the pipeline
-    uses: Spark already runs one task per core) keeps everything on the calling thread.
+    """Run one encode's compiled kernels on `n` threads inside the block (they release the GIL): the calling thread
+    and a pool of n - 1 share out bands of tiles, trial renders, deblocking strips and plane streams. 1 (the
+    default, and what the pipeline uses: Spark already runs one task per core) keeps everything on the calling
+    thread.
 
     The pool lives as long as the block: an encode hands it work ~20 times (each trial, each refine), and starting
     and joining threads for each cost ~0.2 ms a time. Its threads do not see this block's setting, so work they
@@ -53,7 +56,7 @@ def codec_threads(n: int | None = 1) -> Iterator[None]:
     pool = None
     if workers > 1:
         heap.share_one_arena()
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="svdz")
+        pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="svdz")
     tokens = _workers.set(workers), _pool.set(pool)
     try:
         yield
@@ -73,19 +76,38 @@ CHUNKS_PER_WORKER = 4  # runs of consecutive items per thread: enough to even ou
 
 
 def parallel_map[T, R](fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """`[fn(x) for x in items]`, on the threads `codec_threads` allows (results in order). The pool takes runs of
-    consecutive items rather than one at a time: a 12 MP encode maps ~140 bands of ~50 us each several times,
-    and a task's hand-over (queue, future, waking a thread) costs about as much again on a VM."""
+    """`[fn(x) for x in items]`, on the threads `codec_threads` allows (results in order).
+
+    Items go out in runs of consecutive ones, and the calling thread takes runs too rather than waiting: a 12 MP
+    encode maps ~140 bands of ~50 us each several times, and handing a task to a sleeping thread (queue, future,
+    wake-up) costs about as much again on a VM."""
     pool = _pool.get()
     if pool is None or len(items) <= 1:
         return [fn(x) for x in items]
-    count = min(len(items), _workers.get() * CHUNKS_PER_WORKER)
+    workers = _workers.get()
+    count = min(len(items), workers * CHUNKS_PER_WORKER)
     bounds = [len(items) * i // count for i in range(count + 1)]
+    results: list[list[R]] = [[] for _ in range(count)]
+    claims = itertools.count()  # (next() on it is atomic: one C call under the GIL)
+    stop = threading.Event()
 
-    def run(chunk: int) -> list[R]:
-        return [fn(x) for x in items[bounds[chunk] : bounds[chunk + 1]]]
+    def drain(chunk: int) -> None:
+        """Run `chunk`, then the next unclaimed run until none is left (or the caller failed)."""
+        while chunk < count and not stop.is_set():
+            results[chunk] = [fn(x) for x in items[bounds[chunk] : bounds[chunk + 1]]]
+            chunk = next(claims)
 
-    return [result for part in pool.map(run, range(count)) for result in part]
+    first = next(claims)  # the first run is the caller's (the write's luma plane: its finished blocks go to the pool)
+    helpers = [pool.submit(lambda: drain(next(claims))) for _ in range(min(workers, count) - 1)]
+    try:
+        drain(first)
+    finally:
+        stop.set()  # (after a failure here: no helper starts another run)
+        for helper in helpers:
+            helper.exception()  # wait: no helper may still be writing when this returns or raises
+    for helper in helpers:
+        helper.result()  # a helper's error
+    return [result for part in results for result in part]
 
 
 def submitter() -> Callable[..., Future]:
