@@ -92,17 +92,21 @@ def parallel_map[T, R](fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     stop = threading.Event()
 
     def drain(chunk: int) -> None:
-        """Run `chunk`, then the next unclaimed run until none is left (or the caller failed)."""
-        while chunk < count and not stop.is_set():
-            results[chunk] = [fn(x) for x in items[bounds[chunk] : bounds[chunk + 1]]]
-            chunk = next(claims)
+        """Run `chunk`, then the next unclaimed run until none is left (or a run failed: then no thread starts
+        another)."""
+        try:
+            while chunk < count and not stop.is_set():
+                results[chunk] = [fn(x) for x in items[bounds[chunk] : bounds[chunk + 1]]]
+                chunk = next(claims)
+        except BaseException:
+            stop.set()
+            raise
 
     first = next(claims)  # the first run is the caller's (the write's luma plane: its finished blocks go to the pool)
     helpers = [pool.submit(lambda: drain(next(claims))) for _ in range(min(workers, count) - 1)]
     try:
         drain(first)
     finally:
-        stop.set()  # (after a failure here: no helper starts another run)
         for helper in helpers:
             helper.exception()  # wait: no helper may still be writing when this returns or raises
     for helper in helpers:
