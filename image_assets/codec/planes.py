@@ -23,6 +23,7 @@ YCC_INVERSE = np.linalg.inv(YCC_FORWARD)
 _FORWARD32 = YCC_FORWARD.astype(np.float32)
 # Squared column norms of the inverse: a unit error in Y, Cb or Cr spreads over R, G and B with these weights.
 YCC_WEIGHTS = (YCC_INVERSE**2).sum(axis=0)
+CHROMA_STRIP_ROWS = 128  # half-resolution rows per task of the chroma transform (threads)
 
 
 def _as_hwc(pixels: np.ndarray) -> np.ndarray:
@@ -185,9 +186,6 @@ def plane_shapes(color: str, height: int, width: int, channels: int) -> list[tup
         half = ((height + 1) // 2, (width + 1) // 2)
         shapes[1] = shapes[2] = half
     return shapes
-
-
-CHROMA_STRIP_ROWS = 128  # half-resolution rows per task of the chroma transform (threads)
 
 
 def _row_ranges(rows: int, size: int) -> list[tuple[int, int]]:
